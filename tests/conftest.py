@@ -1,0 +1,81 @@
+"""Fixture chain: settings -> app -> client, each test with its own database and clock."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+from starlette.datastructures import Secret
+from starlette.testclient import TestClient
+
+from webapp.app import create_app
+from webapp.settings import ROOT, Settings
+
+ET = ZoneInfo("America/New_York")
+TEST_SECRET = "test-secret-key-that-is-long-enough-0123456789"
+
+
+class FakeClock:
+    """A clock tests set; with `running=True` it moves on in real time from the set instant."""
+
+    def __init__(self, start: datetime, *, running: bool = False) -> None:
+        self.set(start)
+        self.running = running
+
+    def set(self, instant: datetime) -> None:
+        """Jump to an instant (must be timezone-aware)."""
+        if instant.tzinfo is None:
+            raise ValueError("FakeClock needs an aware datetime")
+        self._base = instant.astimezone(UTC)
+        self._started = time.monotonic()
+
+    def set_local(self, *args: int) -> None:
+        """Jump to a clinic-local wall time: set_local(2026, 12, 1, 16, 59, 58)."""
+        self.set(datetime(*args, tzinfo=ET))
+
+    def advance(self, **kwargs: float) -> None:
+        """Move the clock forward by a timedelta's worth."""
+        self.set(self() + timedelta(**kwargs))
+
+    def __call__(self) -> datetime:
+        if self.running:
+            return self._base + timedelta(seconds=time.monotonic() - self._started)
+        return self._base
+
+
+def make_settings(tmp_path: Path, **overrides) -> Settings:
+    """Settings for a test: temporary database, fixed secret, the repo's data files."""
+    values = {
+        "database_path": tmp_path / "test.db",
+        "secret_keys": (Secret(TEST_SECRET),),
+        "data_dir": ROOT / "data",
+        "allowed_hosts": ("testserver", "127.0.0.1", "localhost"),
+    }
+    values.update(overrides)
+    return Settings(**values)
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    """Tuesday 2026-12-01, 10:30 in Albany: the clinic is open."""
+    return FakeClock(datetime(2026, 12, 1, 10, 30, tzinfo=ET))
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return make_settings(tmp_path)
+
+
+@pytest.fixture
+def app(settings: Settings, clock: FakeClock):
+    return create_app(settings, clock=clock)
+
+
+@pytest.fixture
+def client(app) -> Iterator[TestClient]:
+    with TestClient(app, base_url="http://testserver") as test_client:
+        yield test_client

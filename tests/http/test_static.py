@@ -1,0 +1,50 @@
+"""Static files: versioned URLs cached for a year, the vendored htmx intact."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+
+from webapp.settings import ROOT
+
+HTMX_SHA256 = "a0abb04f2f45a1f89d1d4844023245537e5e6014c87b144553e0607b4cc32130"
+
+
+def test_pages_link_versioned_assets_that_are_immutable(client):
+    html = client.get("/").text
+    urls = re.findall(r'(?:href|src)="(/static/[^"]+)"', html)
+    assert {u.split("?")[0] for u in urls} >= {
+        "/static/css/site.css",
+        "/static/vendor/htmx-4.0.1.min.js",
+        "/static/favicon.svg",
+    }
+    for url in urls:
+        assert re.search(r"\?v=[0-9a-f]{12}$", url), url
+        response = client.get(url)
+        assert response.status_code == 200
+        assert response.headers["cache-control"] == "public, max-age=31536000, immutable"
+
+
+def test_unversioned_or_stale_urls_must_revalidate(client):
+    for url in ("/static/css/site.css", "/static/css/site.css?v=000000000000"):
+        response = client.get(url)
+        assert response.status_code == 200
+        assert response.headers["cache-control"] == "public, max-age=0, must-revalidate"
+
+
+def test_missing_static_file_is_404(client):
+    assert client.get("/static/nope.css").status_code == 404
+    assert client.get("/static/../webapp/settings.py").status_code == 404
+
+
+def test_vendored_htmx_matches_its_recorded_checksum():
+    path = ROOT / "static/vendor/htmx-4.0.1.min.js"
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == HTMX_SHA256
+    readme = (ROOT / "static/vendor/README.md").read_text()
+    assert HTMX_SHA256 in readme
+    assert (ROOT / "static/vendor/htmx-LICENSE.txt").read_text().startswith("Zero-Clause BSD")
+
+
+def test_htmx_is_configured_not_to_swap_server_errors(client):
+    html = client.get("/").text
+    assert """<meta name="htmx-config" content='{"noSwap": [204, 304, "5xx"]}'>""" in html

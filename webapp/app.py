@@ -1,0 +1,93 @@
+"""The application factory: everything is built here, nothing at import time."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+
+import anyio
+import jinja2
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.routing import Mount
+from starlette.templating import Jinja2Templates
+from starlette.types import ASGIApp
+
+from webapp.clinic import load_clinic
+from webapp.content import ArticleStore
+from webapp.db import Database, migrate
+from webapp.security import BodyLimitMiddleware, SecurityMiddleware
+from webapp.settings import Settings
+from webapp.static import VersionedStaticFiles
+from webapp.views import errors, public
+
+log = logging.getLogger("webapp")
+Clock = Callable[[], datetime]
+
+
+def system_clock() -> datetime:
+    """The real time, in UTC."""
+    return datetime.now(UTC)
+
+
+class ClinicApp(Starlette):
+    """Starlette with the security layer outside everything, its own 500 page included."""
+
+    def build_middleware_stack(self) -> ASGIApp:
+        """Wrap the whole stack so even ServerErrorMiddleware's responses get the headers."""
+        return SecurityMiddleware(super().build_middleware_stack(), self.state.settings)
+
+
+@jinja2.pass_context
+def _url_path(context: dict, name: str, /, **params: object) -> str:
+    return str(context["request"].app.url_path_for(name, **params))
+
+
+def make_templates(settings: Settings, static: VersionedStaticFiles) -> Jinja2Templates:
+    """A Jinja environment that escapes everything and compiles each template once."""
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(settings.templates_dir),
+        autoescape=True,
+        auto_reload=settings.debug,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.globals["static_url"] = static.url_path
+    # Root-relative links: the page works behind any host name or proxy.
+    env.globals["url_for"] = _url_path
+    return Jinja2Templates(env=env)
+
+
+def create_app(settings: Settings, *, clock: Clock = system_clock) -> Starlette:
+    """Build the app for the given settings; the lifespan opens and closes the database."""
+    static = VersionedStaticFiles(settings.static_dir)
+    db = Database(settings.database_path)
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        applied = await anyio.to_thread.run_sync(migrate, settings.database_path)
+        for name in applied:
+            log.info("applied migration %s", name)
+        await db.open()
+        try:
+            yield
+        finally:
+            await db.close()
+
+    app = ClinicApp(
+        debug=False,
+        routes=[*public.routes, Mount("/static", app=static, name="static")],
+        middleware=[Middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)],
+        exception_handlers=errors.handlers,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.db = db
+    app.state.clock = clock
+    app.state.clinic = load_clinic(settings.clinic_file)
+    app.state.articles = ArticleStore(settings.articles_dir)
+    app.state.templates = make_templates(settings, static)
+    return app

@@ -1,0 +1,121 @@
+"""Command line: serve, migrate and manage dated closures."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Sequence
+
+from webapp import closures
+from webapp.db import Database, migrate
+from webapp.settings import ConfigError, Settings, from_env
+
+
+def _serve(settings: Settings, args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from webapp.app import create_app
+
+    app = create_app(settings)
+    config = uvicorn.Config(
+        app,
+        host=args.host,
+        port=args.port,
+        proxy_headers=bool(settings.forwarded_allow_ips),
+        forwarded_allow_ips=settings.forwarded_allow_ips or None,
+        server_header=False,
+        log_level="info",
+        lifespan="on",
+    )
+    uvicorn.Server(config).run()
+    return 0
+
+
+def _migrate(settings: Settings, args: argparse.Namespace) -> int:
+    applied = migrate(settings.database_path)
+    print(f"applied {len(applied)} migration(s)" + (": " + ", ".join(applied) if applied else ""))
+    return 0
+
+
+async def _with_db(settings: Settings, work):
+    migrate(settings.database_path)
+    db = Database(settings.database_path)
+    await db.open()
+    try:
+        return await work(db)
+    finally:
+        await db.close()
+
+
+def _closure(settings: Settings, args: argparse.Namespace) -> int:
+    from webapp.app import system_clock
+
+    if args.action == "add":
+        entry = closures.make_override(args.day, args.reason, args.opens, args.closes)
+        asyncio.run(_with_db(settings, lambda db: closures.put(db, entry, system_clock())))
+        hours = f"open {args.opens}-{args.closes}" if args.opens else "closed"
+        print(f"{entry.day.isoformat()}: {hours} ({entry.reason})")
+        return 0
+    if args.action == "remove":
+        day = closures.parse_day(args.day)
+        removed = asyncio.run(_with_db(settings, lambda db: closures.remove(db, day)))
+        print(f"removed {day.isoformat()}" if removed else f"no closure on {day.isoformat()}")
+        return 0 if removed else 1
+    since = closures.parse_day(args.since) if args.since else None
+    today = system_clock().astimezone(_clinic_tz(settings)).date()
+    rows = asyncio.run(_with_db(settings, lambda db: closures.list_from(db, since or today)))
+    for row in rows:
+        hours = f"open {row.opens:%H:%M}-{row.closes:%H:%M}" if row.opens else "closed"
+        print(f"{row.day.isoformat()}  {hours:<17} {row.reason}")
+    if not rows:
+        print("no closures from " + (since or today).isoformat())
+    return 0
+
+
+def _clinic_tz(settings: Settings):
+    from webapp.clinic import load_clinic
+
+    return load_clinic(settings.clinic_file).schedule.tz
+
+
+def parser() -> argparse.ArgumentParser:
+    """The argument parser for `python -m webapp`."""
+    top = argparse.ArgumentParser(prog="python -m webapp", description=__doc__)
+    sub = top.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run the site (applies pending migrations first)")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    serve.add_argument("--port", type=int, default=8000, help="port to listen on")
+    serve.set_defaults(run=_serve)
+
+    sub.add_parser("migrate", help="apply pending database migrations").set_defaults(run=_migrate)
+
+    closure = sub.add_parser("closure", help="dated closures and special hours")
+    actions = closure.add_subparsers(dest="action", required=True)
+    add = actions.add_parser("add", help="close for a day, or set special hours for it")
+    add.add_argument("day", help="clinic-local date, YYYY-MM-DD")
+    add.add_argument("--reason", required=True, help='shown to visitors, e.g. "Thanksgiving"')
+    add.add_argument("--opens", help="special opening time HH:MM (with --closes)")
+    add.add_argument("--closes", help="special closing time HH:MM (with --opens)")
+    remove = actions.add_parser("remove", help="delete the entry for a day")
+    remove.add_argument("day", help="YYYY-MM-DD")
+    listing = actions.add_parser("list", help="entries from today (or --since) on")
+    listing.add_argument("--since", help="YYYY-MM-DD")
+    closure.set_defaults(run=_closure)
+    return top
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point; bad configuration or input ends with one clear line and exit code 2."""
+    args = parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        settings = from_env()
+        return args.run(settings, args)
+    except (ConfigError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130

@@ -1,0 +1,173 @@
+"""SQLite access: one serialised writer, one reader, numbered migrations."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import sqlite3
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from datetime import UTC, datetime
+from importlib import resources
+from pathlib import Path
+from typing import Any, TypeVar
+
+import aiosqlite
+
+T = TypeVar("T")
+MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
+PRAGMAS = (
+    "PRAGMA journal_mode=WAL",
+    # Health-adjacent records: an acknowledged write must survive a power cut.
+    "PRAGMA synchronous=FULL",
+    "PRAGMA foreign_keys=ON",
+    "PRAGMA busy_timeout=5000",
+)
+
+
+def utc_now_iso(now: datetime | None = None) -> str:
+    """An instant as the ISO-8601 UTC text stored in every timestamp column."""
+    now = now or datetime.now(UTC)
+    return now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _migrations() -> list[tuple[int, str, str]]:
+    """The migration files shipped in webapp/migrations, in order."""
+    found = []
+    for entry in resources.files("webapp.migrations").iterdir():
+        match = MIGRATION_NAME.match(entry.name)
+        if match:
+            found.append((int(match.group(1)), entry.name, entry.read_text(encoding="utf-8")))
+    found.sort()
+    versions = [v for v, _, _ in found]
+    if versions != list(range(1, len(versions) + 1)):
+        raise RuntimeError(f"migrations must be numbered 0001, 0002, ... without gaps: {versions}")
+    return found
+
+
+def migrate(path: Path) -> list[str]:
+    """Apply pending migrations to the database at path; return the names applied."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        for pragma in PRAGMAS:
+            conn.execute(pragma)
+        conn.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations ("
+            " version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)"
+        )
+        done = {row[0] for row in conn.execute("SELECT version FROM schema_migrations")}
+        applied = []
+        for version, name, sql in _migrations():
+            if version in done:
+                continue
+            try:
+                # One transaction per migration: it lands whole or not at all.
+                conn.execute("BEGIN IMMEDIATE")
+                for statement in _statements(sql):
+                    conn.execute(statement)
+                conn.execute(
+                    "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
+                    (version, name, utc_now_iso()),
+                )
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+            applied.append(name)
+        return applied
+    finally:
+        conn.close()
+
+
+def _statements(sql: str) -> Iterable[str]:
+    """Split a migration into complete statements (handles triggers' inner semicolons)."""
+    buffer = ""
+    for line in sql.splitlines(keepends=True):
+        buffer += line
+        if sqlite3.complete_statement(buffer):
+            if buffer.strip():
+                yield buffer.strip()
+            buffer = ""
+    if buffer.strip() and not buffer.strip().startswith("--"):
+        raise RuntimeError(f"incomplete statement at the end of a migration: {buffer.strip()!r}")
+
+
+def pending_migrations(path: Path) -> list[str]:
+    """Names of migrations not yet applied (for the health check and the CLI)."""
+    conn = sqlite3.connect(path)
+    try:
+        try:
+            done = {row[0] for row in conn.execute("SELECT version FROM schema_migrations")}
+        except sqlite3.OperationalError:
+            done = set()
+    finally:
+        conn.close()
+    return [name for version, name, _ in _migrations() if version not in done]
+
+
+class Database:
+    """The app's connections: every write goes through `write`, one at a time."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._writer: aiosqlite.Connection | None = None
+        self._reader: aiosqlite.Connection | None = None
+        self._lock = asyncio.Lock()
+
+    async def open(self) -> None:
+        """Open both connections with the project's PRAGMAs."""
+        self._writer = await self._connect()
+        self._reader = await self._connect()
+        await self._reader.execute("PRAGMA query_only=ON")
+
+    async def _connect(self) -> aiosqlite.Connection:
+        conn = await aiosqlite.connect(self.path, isolation_level=None)
+        conn.row_factory = sqlite3.Row
+        for pragma in PRAGMAS:
+            await conn.execute(pragma)
+        return conn
+
+    async def close(self) -> None:
+        """Close both connections."""
+        for conn in (self._reader, self._writer):
+            if conn is not None:
+                await conn.close()
+        self._reader = self._writer = None
+
+    @property
+    def reader(self) -> aiosqlite.Connection:
+        """The read-only connection."""
+        if self._reader is None:
+            raise RuntimeError("database is not open")
+        return self._reader
+
+    async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
+        """Run a read query and return every row."""
+        async with self.reader.execute(sql, params) as cursor:
+            return list(await cursor.fetchall())
+
+    async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Row | None:
+        """Run a read query and return its first row, if any."""
+        async with self.reader.execute(sql, params) as cursor:
+            return await cursor.fetchone()
+
+    async def write(self, work: Callable[[aiosqlite.Connection], Awaitable[T]]) -> T:
+        """Run `work` in one short BEGIN IMMEDIATE transaction, serialised with all others."""
+        if self._writer is None:
+            raise RuntimeError("database is not open")
+        conn = self._writer
+        async with self._lock:
+            await conn.execute("BEGIN IMMEDIATE")
+            try:
+                result = await work(conn)
+            except BaseException:
+                if conn.in_transaction:
+                    await conn.execute("ROLLBACK")
+                raise
+            await conn.execute("COMMIT")
+            return result
+
+    async def check(self) -> bool:
+        """True when the database answers a trivial query (the health check)."""
+        row = await self.fetchone("SELECT count(*) FROM schema_migrations")
+        return row is not None

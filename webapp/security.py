@@ -1,0 +1,124 @@
+"""Security headers, Host checking and a request-body cap, as pure ASGI middleware."""
+
+from __future__ import annotations
+
+from starlette.datastructures import Headers
+from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from webapp.settings import Settings
+
+CSP = "; ".join(
+    [
+        "default-src 'self'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "img-src 'self' data:",
+        "font-src 'self'",
+        "connect-src 'self'",
+        "object-src 'none'",
+        "frame-ancestors 'none'",
+        "base-uri 'none'",
+        "form-action 'self'",
+    ]
+)
+PERMISSIONS = "camera=(), microphone=(), geolocation=(), payment=(), usb=()"
+BODY_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
+
+
+def security_headers(settings: Settings) -> list[tuple[bytes, bytes]]:
+    """The headers every response carries, static files and errors included."""
+    csp = CSP + ("; upgrade-insecure-requests" if settings.https_only else "")
+    headers = [
+        (b"content-security-policy", csp.encode()),
+        (b"x-content-type-options", b"nosniff"),
+        (b"x-frame-options", b"DENY"),
+        # A visitor's path on a mental-health site is nobody else's business.
+        (b"referrer-policy", b"same-origin"),
+        (b"permissions-policy", PERMISSIONS.encode()),
+        (b"cross-origin-opener-policy", b"same-origin"),
+        (b"cross-origin-resource-policy", b"same-origin"),
+    ]
+    if settings.https_only:
+        headers.append((b"strict-transport-security", b"max-age=63072000; includeSubDomains"))
+    return headers
+
+
+def host_allowed(host_header: str, allowed: tuple[str, ...]) -> bool:
+    """True when the Host header (port stripped) names one of the allowed hosts."""
+    host = host_header.strip().lower()
+    if host.startswith("["):  # IPv6 literal, e.g. [::1]:8000
+        host = host[: host.find("]") + 1]
+    else:
+        host = host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+    if not host:
+        return False
+    return "*" in allowed or host in allowed
+
+
+class SecurityMiddleware:
+    """Outermost layer: refuses unknown hosts, adds security headers to every response."""
+
+    def __init__(self, app: ASGIApp, settings: Settings) -> None:
+        self.app = app
+        self.allowed = settings.allowed_hosts
+        self.headers = security_headers(settings)
+        self.names = {name for name, _ in self.headers}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                existing = [(k, v) for k, v in message.get("headers", []) if k not in self.names]
+                message["headers"] = existing + self.headers
+            await send(message)
+
+        host = Headers(scope=scope).get("host", "")
+        if not host_allowed(host, self.allowed):
+            await send_with_headers(
+                {
+                    "type": "http.response.start",
+                    "status": 400,
+                    "headers": [(b"content-type", b"text/plain; charset=utf-8")],
+                }
+            )
+            await send_with_headers(
+                {"type": "http.response.body", "body": b"400 Bad Request: unknown host name\n"}
+            )
+            return
+        await self.app(scope, receive, send_with_headers)
+
+
+class BodyLimitMiddleware:
+    """Caps request bodies: 413 from the Content-Length, or as soon as the stream passes it."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] not in BODY_METHODS:
+            await self.app(scope, receive, send)
+            return
+        declared = Headers(scope=scope).get("content-length")
+        received = 0
+
+        # Raised from receive(), i.e. inside the route, so the app's error pages answer.
+        async def counted() -> Message:
+            nonlocal received
+            if received == 0 and declared is not None:
+                if not declared.isdigit():
+                    raise HTTPException(400, "The request's Content-Length is not a number.")
+                if int(declared) > self.max_bytes:
+                    raise HTTPException(413, "The request is too large.")
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    raise HTTPException(413, "The request is too large.")
+            return message
+
+        await self.app(scope, counted, send)

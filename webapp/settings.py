@@ -1,0 +1,159 @@
+"""Settings from the environment, checked once at start-up."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from starlette.datastructures import Secret
+
+ROOT = Path(__file__).resolve().parent.parent
+TRUE = {"1", "true", "yes", "on"}
+FALSE = {"0", "false", "no", "off", ""}
+MIN_SECRET_LENGTH = 32
+
+
+class ConfigError(Exception):
+    """A setting is wrong; the message is one line a developer can act on."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the app needs to start; tests build one directly."""
+
+    database_path: Path
+    secret_keys: tuple[Secret, ...]
+    data_dir: Path = ROOT / "data"
+    templates_dir: Path = ROOT / "templates"
+    static_dir: Path = ROOT / "static"
+    https_only: bool = False
+    allowed_hosts: tuple[str, ...] = ("127.0.0.1", "localhost", "::1", "[::1]")
+    forwarded_allow_ips: str = ""
+    base_url: str = ""
+    debug: bool = False
+    max_body_bytes: int = 64 * 1024
+    extra: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def secret_key(self) -> Secret:
+        """The key new signatures use; older ones in the list still verify."""
+        return self.secret_keys[0]
+
+    @property
+    def clinic_file(self) -> Path:
+        """The clinic's facts and weekly hours."""
+        return self.data_dir / "clinic.toml"
+
+    @property
+    def articles_dir(self) -> Path:
+        """Markdown articles with TOML front matter."""
+        return self.data_dir / "articles"
+
+
+def _flag(env: Mapping[str, str], name: str) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if raw in TRUE:
+        return True
+    if raw in FALSE:
+        return False
+    raise ConfigError(f"{name} must be true or false, not {env[name]!r}")
+
+
+def _secret_keys(env: Mapping[str, str], data_dir: Path) -> tuple[Secret, ...]:
+    raw = env.get("SECRET_KEY", "")
+    if raw.strip():
+        # A comma-separated list rotates keys: the first signs, all verify.
+        keys = [k.strip() for k in raw.split(",") if k.strip()]
+        for key in keys:
+            if len(key) < MIN_SECRET_LENGTH:
+                raise ConfigError(
+                    f"SECRET_KEY entries must be at least {MIN_SECRET_LENGTH} characters "
+                    '(make one with: python -c "import secrets; print(secrets.token_urlsafe(48))")'
+                )
+        return tuple(Secret(k) for k in keys)
+    return (Secret(_generated_secret(data_dir / "secret_key")),)
+
+
+def _generated_secret(path: Path) -> str:
+    """Read the key kept under data/, creating it (mode 0600) on first start."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        key = path.read_text(encoding="ascii").strip()
+        if len(key) < MIN_SECRET_LENGTH:
+            raise ConfigError(
+                f"{path} is too short to be a secret key; delete it to make a new one"
+            ) from None
+        return key
+    except OSError as exc:
+        raise ConfigError(f"cannot create {path}: {exc.strerror}") from exc
+    key = secrets.token_urlsafe(48)
+    with os.fdopen(fd, "w", encoding="ascii") as handle:
+        handle.write(key + "\n")
+    return key
+
+
+def _hosts(env: Mapping[str, str]) -> tuple[str, ...]:
+    raw = env.get("ALLOWED_HOSTS", "")
+    if not raw.strip():
+        return Settings.allowed_hosts
+    hosts = tuple(h.strip().lower() for h in raw.split(",") if h.strip())
+    for host in hosts:
+        if "/" in host or " " in host:
+            raise ConfigError(f"ALLOWED_HOSTS entries are host names, not URLs: {host!r}")
+    return hosts
+
+
+def _forwarded(env: Mapping[str, str]) -> str:
+    raw = env.get("FORWARDED_ALLOW_IPS", "").strip()
+    for item in filter(None, (p.strip() for p in raw.split(","))):
+        if item == "*":
+            continue
+        try:
+            ipaddress.ip_network(item, strict=False)
+        except ValueError:
+            raise ConfigError(
+                f"FORWARDED_ALLOW_IPS must list IP addresses or networks, not {item!r}"
+            ) from None
+    return raw
+
+
+def _base_url(env: Mapping[str, str]) -> str:
+    raw = env.get("BASE_URL", "").strip().rstrip("/")
+    if raw:
+        parts = urlsplit(raw)
+        if parts.scheme not in {"http", "https"} or not parts.netloc or parts.path:
+            raise ConfigError(f"BASE_URL must look like https://www.example.org, not {raw!r}")
+    return raw
+
+
+def from_env(env: Mapping[str, str] | None = None) -> Settings:
+    """Build Settings from environment variables, raising ConfigError on bad values."""
+    env = os.environ if env is None else env
+    data_dir = Path(env.get("DATA_DIR", "") or ROOT / "data").resolve()
+    db_raw = env.get("DATABASE_PATH", "").strip()
+    database_path = Path(db_raw) if db_raw else data_dir / "clinic.db"
+    if not database_path.is_absolute():
+        database_path = (Path.cwd() / database_path).resolve()
+    if database_path.is_dir():
+        raise ConfigError(f"DATABASE_PATH points to a directory: {database_path}")
+    if not database_path.parent.exists():
+        raise ConfigError(f"DATABASE_PATH's folder does not exist: {database_path.parent}")
+    if not (data_dir / "clinic.toml").is_file():
+        raise ConfigError(f"the clinic's data file is missing: {data_dir / 'clinic.toml'}")
+    return Settings(
+        database_path=database_path,
+        secret_keys=_secret_keys(env, data_dir),
+        data_dir=data_dir,
+        https_only=_flag(env, "HTTPS_ONLY"),
+        allowed_hosts=_hosts(env),
+        forwarded_allow_ips=_forwarded(env),
+        base_url=_base_url(env),
+        debug=_flag(env, "DEBUG"),
+    )

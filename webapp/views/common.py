@@ -1,0 +1,77 @@
+"""What every page needs: the open-now status, page metadata and rendering."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import HTMLResponse
+
+from webapp import closures
+from webapp.hours import Schedule, Status, status_at, with_overrides
+
+# Refresh a little after the announced instant so the server is surely past it.
+REFRESH_MARGIN_MS = 150
+POLL_MS = 60_000
+
+
+async def schedule_now(request: Request) -> tuple[datetime, Schedule]:
+    """The current instant and the schedule with the dated closures that can matter now."""
+    state = request.app.state
+    now = state.clock()
+    local_today = now.astimezone(state.clinic.schedule.tz).date()
+    overrides = await closures.list_from(state.db, local_today - timedelta(days=1))
+    return now, with_overrides(state.clinic.schedule, overrides)
+
+
+def banner_context(now: datetime, status: Status, was: str | None = None) -> dict[str, Any]:
+    """Template values for _open_status.html."""
+    refresh_ms = POLL_MS
+    if status.next_refresh is not None:
+        until = (status.next_refresh - now).total_seconds() * 1000 + REFRESH_MARGIN_MS
+        refresh_ms = max(REFRESH_MARGIN_MS, min(POLL_MS, round(until)))
+    # Poll every minute (and so recover from a failed request); when the text changes
+    # sooner, also refresh at that exact instant.
+    trigger = "every 60s" if refresh_ms >= POLL_MS else f"load delay:{refresh_ms}ms, every 60s"
+    return {
+        "status": status,
+        "status_trigger": trigger,
+        "announce": was is not None and was != status.state,
+    }
+
+
+def canonical_url(request: Request, path: str | None = None) -> str:
+    """The absolute URL search engines should index for this page."""
+    base = request.app.state.settings.base_url or str(request.base_url).rstrip("/")
+    return base + (request.url.path if path is None else path)
+
+
+async def render(
+    request: Request,
+    template: str,
+    context: dict[str, Any] | None = None,
+    *,
+    status_code: int = 200,
+    headers: dict[str, str] | None = None,
+) -> HTMLResponse:
+    """Render a full page with the banner, the clinic's facts and the page's metadata."""
+    now, schedule = await schedule_now(request)
+    status = status_at(now, schedule)
+    values: dict[str, Any] = {
+        "clinic": request.app.state.clinic,
+        "canonical": canonical_url(request),
+        "today": now.astimezone(schedule.tz).date(),
+        "robots": "index, follow",
+        **banner_context(now, status),
+        **(context or {}),
+    }
+    return request.app.state.templates.TemplateResponse(
+        request, template, values, status_code=status_code, headers=headers
+    )
+
+
+def upcoming(schedule: Schedule, today: date, days: int = 120) -> list:
+    """Closures from today on within `days`, for the clinic page and the JSON-LD."""
+    horizon = today + timedelta(days=days)
+    return sorted((o for o in schedule.overrides if today <= o.day <= horizon), key=lambda o: o.day)

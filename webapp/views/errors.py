@@ -1,0 +1,57 @@
+"""Error pages: clear words and the right status, never a traceback."""
+
+from __future__ import annotations
+
+import logging
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, PlainTextResponse, Response
+
+from webapp.views.common import render
+
+log = logging.getLogger(__name__)
+
+TITLES = {
+    400: "That request could not be understood",
+    403: "That action is not allowed",
+    404: "Page not found",
+    405: "That action is not available here",
+    413: "That was more than the site can accept",
+    422: "Some details need another look",
+    429: "Too many requests",
+}
+
+
+async def http_error(request: Request, exc: Exception) -> Response:
+    """4xx pages with the site's navigation, so a visitor can find their way on."""
+    assert isinstance(exc, HTTPException)
+    code = exc.status_code
+    if code in (204, 304):
+        return Response(status_code=code, headers=exc.headers)
+    title = TITLES.get(code, "Something went wrong with that request")
+    # Starlette's default detail is the bare reason phrase; only show details we wrote.
+    detail = exc.detail if exc.detail and exc.detail[:1].isupper() and " " in exc.detail else ""
+    context = {"title": title, "detail": detail, "code": code, "robots": "noindex"}
+    try:
+        return await render(
+            request, "errors/error.html", context, status_code=code, headers=exc.headers
+        )
+    except Exception:  # the page must not fail because the banner's data did
+        log.exception("error page rendering failed")
+        return PlainTextResponse(f"{code} {title}\n", status_code=code, headers=exc.headers)
+
+
+async def server_error(request: Request, exc: Exception) -> Response:
+    """The 500 page: static, no database, nothing about the failure itself."""
+    log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    try:
+        templates = request.app.state.templates
+        template = templates.get_template("errors/500.html")
+        html = template.render(clinic=request.app.state.clinic, request=request)
+        return HTMLResponse(html, status_code=500, headers={"Cache-Control": "no-store"})
+    except Exception:
+        return PlainTextResponse("500 Internal Server Error\n", status_code=500)
+
+
+handlers = {HTTPException: http_error, Exception: server_error}
