@@ -88,7 +88,8 @@ def _statements(sql: str) -> Iterable[str]:
             if buffer.strip():
                 yield buffer.strip()
             buffer = ""
-    if buffer.strip() and not buffer.strip().startswith("--"):
+    leftover = [ln for ln in buffer.splitlines() if ln.strip() and not ln.strip().startswith("--")]
+    if leftover:
         raise RuntimeError(f"incomplete statement at the end of a migration: {buffer.strip()!r}")
 
 
@@ -160,11 +161,13 @@ class Database:
             await conn.execute("BEGIN IMMEDIATE")
             try:
                 result = await work(conn)
+                await conn.execute("COMMIT")
             except BaseException:
+                # Also when COMMIT itself fails (disk full, deferred constraint): the writer
+                # must leave the transaction or every later write would fail.
                 if conn.in_transaction:
                     await conn.execute("ROLLBACK")
                 raise
-            await conn.execute("COMMIT")
             return result
 
     async def check(self) -> bool:

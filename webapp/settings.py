@@ -37,6 +37,10 @@ class Settings:
     base_url: str = ""
     debug: bool = False
     max_body_bytes: int = 64 * 1024
+    # Consultation form: token lifetime, the fastest a person fills it, new requests per client.
+    form_max_age_seconds: int = 24 * 3600
+    min_submit_seconds: float = 2.0
+    consultation_limit: tuple[int, int] = (5, 600)
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -69,6 +73,8 @@ def _secret_keys(env: Mapping[str, str], data_dir: Path) -> tuple[Secret, ...]:
     if raw.strip():
         # A comma-separated list rotates keys: the first signs, all verify.
         keys = [k.strip() for k in raw.split(",") if k.strip()]
+        if not keys:
+            raise ConfigError("SECRET_KEY is set but holds no key")
         for key in keys:
             if len(key) < MIN_SECRET_LENGTH:
                 raise ConfigError(
@@ -85,7 +91,10 @@ def _generated_secret(path: Path) -> str:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
-        key = path.read_text(encoding="ascii").strip()
+        try:
+            key = path.read_text(encoding="ascii").strip()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"cannot read the secret key file {path}: {exc}") from None
         if len(key) < MIN_SECRET_LENGTH:
             raise ConfigError(
                 f"{path} is too short to be a secret key; delete it to make a new one"
@@ -104,19 +113,24 @@ def _hosts(env: Mapping[str, str]) -> tuple[str, ...]:
     if not raw.strip():
         return Settings.allowed_hosts
     hosts = tuple(h.strip().lower() for h in raw.split(",") if h.strip())
+    if not hosts:
+        raise ConfigError("ALLOWED_HOSTS is set but names no host")
     for host in hosts:
         if "/" in host or " " in host:
             raise ConfigError(f"ALLOWED_HOSTS entries are host names, not URLs: {host!r}")
+        if host.count(":") == 1:
+            raise ConfigError(f"ALLOWED_HOSTS entries have no port: {host!r}")
     return hosts
 
 
 def _forwarded(env: Mapping[str, str]) -> str:
     raw = env.get("FORWARDED_ALLOW_IPS", "").strip()
+    if raw == "*":
+        return raw
     for item in filter(None, (p.strip() for p in raw.split(","))):
-        if item == "*":
-            continue
         try:
-            ipaddress.ip_network(item, strict=False)
+            # strict: uvicorn ignores a network written with host bits set (10.0.0.1/8).
+            ipaddress.ip_network(item, strict=True)
         except ValueError:
             raise ConfigError(
                 f"FORWARDED_ALLOW_IPS must list IP addresses or networks, not {item!r}"
@@ -128,9 +142,23 @@ def _base_url(env: Mapping[str, str]) -> str:
     raw = env.get("BASE_URL", "").strip().rstrip("/")
     if raw:
         parts = urlsplit(raw)
-        if parts.scheme not in {"http", "https"} or not parts.netloc or parts.path:
+        bad = parts.path or parts.query or parts.fragment or raw.endswith(("?", "#"))
+        if parts.scheme not in {"http", "https"} or not parts.netloc or bad:
             raise ConfigError(f"BASE_URL must look like https://www.example.org, not {raw!r}")
     return raw
+
+
+def _limit(env: Mapping[str, str], name: str, default: tuple[int, int]) -> tuple[int, int]:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    count, _, seconds = raw.partition("/")
+    digits = set("0123456789")
+    if not (count and seconds and set(count) <= digits and set(seconds) <= digits) or not (
+        int(count) > 0 and int(seconds) > 0
+    ):
+        raise ConfigError(f"{name} must look like 5/600 (requests per seconds), not {raw!r}")
+    return int(count), int(seconds)
 
 
 def from_env(env: Mapping[str, str] | None = None) -> Settings:
@@ -143,7 +171,9 @@ def from_env(env: Mapping[str, str] | None = None) -> Settings:
         database_path = (Path.cwd() / database_path).resolve()
     if database_path.is_dir():
         raise ConfigError(f"DATABASE_PATH points to a directory: {database_path}")
-    if not database_path.parent.exists():
+    if not data_dir.is_dir():
+        raise ConfigError(f"DATA_DIR does not exist: {data_dir}")
+    if not database_path.parent.is_dir():
         raise ConfigError(f"DATABASE_PATH's folder does not exist: {database_path.parent}")
     if not (data_dir / "clinic.toml").is_file():
         raise ConfigError(f"the clinic's data file is missing: {data_dir / 'clinic.toml'}")
@@ -156,4 +186,5 @@ def from_env(env: Mapping[str, str] | None = None) -> Settings:
         forwarded_allow_ips=_forwarded(env),
         base_url=_base_url(env),
         debug=_flag(env, "DEBUG"),
+        consultation_limit=_limit(env, "CONSULTATION_RATE_LIMIT", Settings.consultation_limit),
     )
