@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import anyio
 import jinja2
@@ -18,10 +18,11 @@ from starlette.types import ASGIApp
 from webapp.clinic import load_clinic
 from webapp.content import ArticleStore
 from webapp.db import Database, migrate
-from webapp.security import BodyLimitMiddleware, SecurityMiddleware
+from webapp.ratelimit import SlidingWindow
+from webapp.security import BodyLimitMiddleware, FormTokens, SecurityMiddleware
 from webapp.settings import Settings
 from webapp.static import VersionedStaticFiles
-from webapp.views import errors, public
+from webapp.views import consultation, errors, public
 
 log = logging.getLogger("webapp")
 Clock = Callable[[], datetime]
@@ -79,7 +80,7 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> Starlette:
 
     app = ClinicApp(
         debug=False,
-        routes=[*public.routes, Mount("/static", app=static, name="static")],
+        routes=[*public.routes, *consultation.routes, Mount("/static", app=static, name="static")],
         middleware=[Middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)],
         exception_handlers=errors.handlers,
         lifespan=lifespan,
@@ -90,4 +91,11 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> Starlette:
     app.state.clinic = load_clinic(settings.clinic_file)
     app.state.articles = ArticleStore(settings.articles_dir)
     app.state.templates = make_templates(settings, static)
+    app.state.templates.env.globals["clinic"] = app.state.clinic
+    app.state.form_tokens = FormTokens(
+        settings.secret_keys, "consultation-form", timedelta(seconds=settings.form_max_age_seconds)
+    )
+    app.state.done_tokens = consultation.done_serializer(settings.secret_keys)
+    limit, window = settings.consultation_limit
+    app.state.consultation_limiter = SlidingWindow(limit, window, clock)
     return app

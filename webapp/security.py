@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
-from starlette.datastructures import Headers
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from itsdangerous import BadSignature, URLSafeSerializer
+from starlette.datastructures import Headers, Secret
 from starlette.exceptions import HTTPException
+from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from webapp.settings import Settings
@@ -122,3 +129,64 @@ class BodyLimitMiddleware:
             return message
 
         await self.app(scope, counted, send)
+
+
+def is_cross_origin(request: Request, base_url: str = "") -> bool:
+    """True when a browser says an unsafe request comes from another site (Fetch Metadata,
+    else Origin). Requests without either header (non-browser clients) are not refused here:
+    they still need a valid form token."""
+    site = request.headers.get("sec-fetch-site")
+    if site is not None:
+        return site not in ("same-origin", "none")
+    origin = request.headers.get("origin")
+    if origin is None:
+        return False
+    own = f"{request.url.scheme}://{request.headers.get('host', '')}".lower()
+    return origin.lower() not in {own, base_url.lower()} or origin == "null"
+
+
+class BadToken(Exception):
+    """A form token that is missing, forged or from another purpose."""
+
+
+class ExpiredToken(Exception):
+    """A genuine form token that is too old to use."""
+
+
+@dataclass(frozen=True)
+class TokenInfo:
+    """What a valid form token says: its single-use id and its age."""
+
+    nonce: str
+    age: timedelta
+
+
+class FormTokens:
+    """Signed, expiring, single-use form tokens (the form's CSRF token and replay key)."""
+
+    def __init__(self, keys: tuple[Secret, ...], salt: str, max_age: timedelta) -> None:
+        # itsdangerous signs with the last key and verifies with all: newest goes last.
+        self._serializer = URLSafeSerializer(
+            [str(k) for k in reversed(keys)],
+            salt=salt,
+            signer_kwargs={"digest_method": hashlib.sha256},
+        )
+        self.max_age = max_age
+
+    def issue(self, now: datetime) -> str:
+        """A fresh token stamped with the instant the form was rendered."""
+        return self._serializer.dumps({"n": secrets.token_urlsafe(16), "t": now.timestamp()})
+
+    def read(self, token: str, now: datetime) -> TokenInfo:
+        """Check a token; BadToken or ExpiredToken say why it cannot be used."""
+        if not token or len(token) > 200:
+            raise BadToken
+        try:
+            data = self._serializer.loads(token)
+            nonce, issued = str(data["n"]), float(data["t"])
+        except (BadSignature, KeyError, TypeError, ValueError):
+            raise BadToken from None
+        age = now - datetime.fromtimestamp(issued, UTC)
+        if age > self.max_age:
+            raise ExpiredToken
+        return TokenInfo(nonce, max(age, timedelta(0)))

@@ -13,6 +13,7 @@ from starlette.routing import Route
 from webapp.hours import status_at
 from webapp.seo import article_jsonld, clinic_jsonld
 from webapp.views.common import banner_context, canonical_url, render, schedule_now, upcoming
+from webapp.views.consultation import form_context
 
 log = logging.getLogger(__name__)
 STATES = {"open", "closing_soon", "closed"}
@@ -30,6 +31,7 @@ async def home(request: Request) -> Response:
         {
             "article": request.app.state.articles.get(ARTICLE_SLUG),
             "jsonld": clinic_jsonld(request.app.state.clinic, base, upcoming(schedule, today)),
+            **form_context(request),
         },
     )
 
@@ -48,7 +50,11 @@ async def article(request: Request) -> Response:
     return await render(
         request,
         "article.html",
-        {"article": found, "jsonld": article_jsonld(found, url, canonical_url(request, ""))},
+        {
+            "article": found,
+            "jsonld": article_jsonld(found, url, canonical_url(request, "")),
+            **form_context(request),
+        },
     )
 
 

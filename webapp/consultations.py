@@ -1,0 +1,215 @@
+"""Consultation requests: validation (pure) and the queries that store them exactly once."""
+
+from __future__ import annotations
+
+import re
+import secrets
+import sqlite3
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+
+import aiosqlite
+
+from webapp.db import Database, utc_now_iso
+
+MAX_NAME = 100
+MAX_EMAIL = 254
+MAX_MESSAGE = 1000
+CONTACT_METHODS = {"call": "Phone call", "text": "Text message", "email": "Email"}
+BEST_TIMES = {"morning": "Morning (9 AM – noon)", "afternoon": "Afternoon (noon – 5 PM)",
+              "any": "Any time"}  # fmt: skip
+# The form's own fields; anything else in a submission is refused.
+PERSON_FIELDS = ("full_name", "email", "phone", "contact_method", "best_time", "message", "consent")
+FORM_FIELDS = frozenset({*PERSON_FIELDS, "token", "website"})
+HONEYPOT = "website"
+# Crockford-style alphabet: no I, L, O, U, so a reference reads aloud without confusion.
+REFERENCE_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+EMAIL = re.compile(
+    r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@"
+    r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}$"
+)
+CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+@dataclass(frozen=True)
+class Submission:
+    """A valid consultation request, normalised for storage."""
+
+    full_name: str
+    email: str
+    phone: str  # E.164, e.g. +15185550123, or ""
+    contact_method: str
+    best_time: str
+    message: str
+
+
+@dataclass(frozen=True)
+class Stored:
+    """What the visitor's confirmation needs."""
+
+    reference: str
+    created_at: datetime
+    contact_method: str
+    replayed: bool = False
+
+
+class RateLimited(Exception):
+    """The client has sent too many new requests recently."""
+
+
+def normalise_phone(raw: str) -> str | None:
+    """A US (NANP) number as +1XXXXXXXXXX, or None when it cannot be one."""
+    digits = re.sub(r"[\s().\-]", "", raw)
+    if digits.startswith("+"):
+        digits = digits[1:]
+        if not digits.startswith("1"):
+            return None
+    if not digits.isascii() or not digits.isdigit():
+        return None
+    if len(digits) == 11 and digits.startswith("1"):
+        digits = digits[1:]
+    if len(digits) != 10 or digits[0] in "01" or digits[3] in "01":
+        return None
+    return "+1" + digits
+
+
+def format_phone(e164: str) -> str:
+    """+15185550123 -> (518) 555-0123."""
+    d = e164.removeprefix("+1")
+    return f"({d[:3]}) {d[3:6]}-{d[6:]}" if len(d) == 10 else e164
+
+
+def _text(values: Mapping[str, str], name: str) -> str:
+    return values.get(name, "").strip()
+
+
+def validate(values: Mapping[str, str]) -> tuple[Submission | None, dict[str, str]]:
+    """Check a submission; return the clean request or a message per field, in form order."""
+    errors: dict[str, str] = {}
+    name = _text(values, "full_name")
+    if not name:
+        errors["full_name"] = "Enter your name."
+    elif len(name) > MAX_NAME:
+        errors["full_name"] = f"Your name must be {MAX_NAME} characters or fewer."
+    elif CONTROL.search(name) or "\n" in name or "\r" in name or "\t" in name:
+        errors["full_name"] = "Your name contains characters we can't accept."
+
+    email = _text(values, "email")
+    if email:
+        if len(email) > MAX_EMAIL or not EMAIL.match(email) or ".." in email:
+            errors["email"] = "Enter an email address like name@example.com."
+        else:
+            local, _, domain = email.rpartition("@")
+            email = f"{local}@{domain.lower()}"
+
+    raw_phone = _text(values, "phone")
+    phone = ""
+    if raw_phone:
+        normalised = normalise_phone(raw_phone) if len(raw_phone) <= 30 else None
+        if normalised is None:
+            errors["phone"] = "Enter a 10-digit US phone number, like (518) 555-0123."
+        else:
+            phone = normalised
+    if not email and not raw_phone:
+        errors["email"] = "Enter an email address or a phone number, so we can reach you."
+
+    method = values.get("contact_method", "")
+    if method not in CONTACT_METHODS:
+        errors["contact_method"] = "Choose how you would like us to contact you."
+    elif method == "email" and not email and "email" not in errors:
+        errors["contact_method"] = (
+            "You chose email: add your email address, or choose a call or text."
+        )
+    elif method in ("call", "text") and not raw_phone and "phone" not in errors:
+        errors["contact_method"] = (
+            "You chose a call or text: add your phone number, or choose email."
+        )
+
+    if values.get("best_time", "") not in BEST_TIMES:
+        errors["best_time"] = "Choose the best time to reach you."
+
+    message = values.get("message", "").replace("\r\n", "\n").replace("\r", "\n").strip()
+    if len(message) > MAX_MESSAGE:
+        errors["message"] = (
+            f"Your message must be {MAX_MESSAGE:,} characters or fewer (it has {len(message):,})."
+        )
+    elif CONTROL.search(message):
+        errors["message"] = "Your message contains characters we can't accept."
+
+    if values.get("consent") != "yes":
+        errors["consent"] = "Tick the box to agree, so we can keep your details and contact you."
+
+    order = {name: index for index, name in enumerate(PERSON_FIELDS)}
+    errors = dict(sorted(errors.items(), key=lambda item: order[item[0]]))
+    if errors:
+        return None, errors
+    return Submission(name, email, phone, method, values["best_time"], message), {}
+
+
+def new_reference() -> str:
+    """A short reference a person can read out, e.g. AKI-7F3K2."""
+    return "AKI-" + "".join(secrets.choice(REFERENCE_ALPHABET) for _ in range(5))
+
+
+def _parse_instant(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+async def find_by_token(db: Database, token_id: str) -> Stored | None:
+    """The request already stored for a form token, if any (a replay or a double click)."""
+    row = await db.fetchone(
+        "SELECT reference, created_at, contact_method FROM consultations WHERE token_id = ?",
+        (token_id,),
+    )
+    if row is None:
+        return None
+    return Stored(row[0], _parse_instant(row[1]), row[2], replayed=True)
+
+
+async def store(
+    db: Database,
+    request: Submission,
+    token_id: str,
+    now: datetime,
+    admit: Callable[[], bool] = lambda: True,
+) -> Stored:
+    """Store a request once per form token; a repeat returns the first one's confirmation.
+
+    `admit` runs inside the write transaction only for a new request, so a rate limit
+    counts each stored request once even when many arrive together; it raises nothing
+    itself: returning False makes this raise RateLimited and store nothing.
+    """
+    created = utc_now_iso(now)
+
+    async def work(conn: aiosqlite.Connection) -> Stored:
+        async with conn.execute(
+            "SELECT reference, created_at, contact_method FROM consultations WHERE token_id = ?",
+            (token_id,),
+        ) as cursor:
+            row = await cursor.fetchone()
+        if row is not None:
+            return Stored(row[0], _parse_instant(row[1]), row[2], replayed=True)
+        if not admit():
+            raise RateLimited
+        for _ in range(10):
+            reference = new_reference()
+            try:
+                await conn.execute(
+                    "INSERT INTO consultations (reference, token_id, full_name, email, phone,"
+                    " contact_method, best_time, message, status, consent_at, created_at,"
+                    " updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'new', ?, ?, ?)",
+                    (
+                        reference, token_id, request.full_name, request.email, request.phone,
+                        request.contact_method, request.best_time, request.message,
+                        created, created, created,
+                    ),
+                )  # fmt: skip
+            except sqlite3.IntegrityError as exc:
+                if "reference" in str(exc):
+                    continue  # a one-in-millions clash: draw another reference
+                raise
+            return Stored(reference, _parse_instant(created), request.contact_method)
+        raise RuntimeError("could not draw a unique reference")
+
+    return await db.write(work)

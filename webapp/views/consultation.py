@@ -1,0 +1,205 @@
+"""The consultation form: one fragment for the page, the inline htmx swap and no-JS posts."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import parse_qsl
+
+from itsdangerous import BadSignature, URLSafeSerializer
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import Route
+
+from webapp.consultations import (
+    BEST_TIMES,
+    CONTACT_METHODS,
+    FORM_FIELDS,
+    HONEYPOT,
+    RateLimited,
+    Stored,
+    new_reference,
+    store,
+    validate,
+)
+from webapp.hours import reply_window
+from webapp.security import BadToken, ExpiredToken, is_cross_origin
+from webapp.views.common import render, schedule_now
+
+log = logging.getLogger(__name__)
+FORM_TYPE = "application/x-www-form-urlencoded"
+NOTICES = {
+    "expired": "This form was open for a long time, so for your safety it needs to be sent "
+    "again. Your details are still here: check them and press Send request.",
+    "invalid": "We could not verify this form. Your details are still here: please press "
+    "Send request again.",
+    "rate": "We have received several requests from you in a short time. Please wait a few "
+    "minutes and try again. Your details are still here.",
+}
+
+
+def is_htmx(request: Request) -> bool:
+    """True for a request htmx sent to swap a fragment (not a boosted full page)."""
+    return request.headers.get("hx-request") == "true"
+
+
+def form_context(
+    request: Request,
+    values: dict[str, str] | None = None,
+    errors: dict[str, str] | None = None,
+    notice: str | None = None,
+) -> dict[str, Any]:
+    """Template values for _consultation_form.html, with a fresh single-use token."""
+    state = request.app.state
+    return {
+        "form": {
+            "typed": {k: v for k, v in (values or {}).items() if k not in ("token", HONEYPOT)},
+            "errors": errors or {},
+            "notice": NOTICES.get(notice or ""),
+            "token": state.form_tokens.issue(state.clock()),
+            "methods": CONTACT_METHODS,
+            "times": BEST_TIMES,
+        }
+    }
+
+
+async def read_form(request: Request) -> dict[str, str]:
+    """The submitted fields, strictly: UTF-8, known names, each at most once."""
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type != FORM_TYPE:
+        raise HTTPException(415, "Please send the form from the page (it must be form-encoded).")
+    body = await request.body()
+    try:
+        pairs = parse_qsl(
+            body.decode("utf-8"),
+            keep_blank_values=True,
+            errors="strict",
+            max_num_fields=len(FORM_FIELDS),
+        )
+    except (UnicodeDecodeError, ValueError):
+        raise HTTPException(400, "The form could not be read: it has too many fields or text "
+                                 "that is not valid UTF-8.") from None  # fmt: skip
+    values: dict[str, str] = {}
+    for name, value in pairs:
+        if name not in FORM_FIELDS:
+            raise HTTPException(400, "The form has a field it does not expect.")
+        if name in values:
+            raise HTTPException(400, "The form has a field more than once.")
+        values[name] = value
+    return values
+
+
+async def consultation_page(request: Request) -> Response:
+    """The form on a page of its own."""
+    return await render(request, "consultation.html", form_context(request))
+
+
+async def _form_again(
+    request: Request, values: dict[str, str], errors: dict[str, str], notice: str | None,
+    status: int, headers: dict[str, str] | None = None,
+) -> Response:  # fmt: skip
+    context = form_context(request, values, errors, notice)
+    headers = {"Vary": "HX-Request", "Cache-Control": "no-store", **(headers or {})}
+    if is_htmx(request):
+        templates = request.app.state.templates
+        return templates.TemplateResponse(
+            request, "_consultation_form.html", context, status_code=status, headers=headers
+        )
+    return await render(request, "consultation.html", context, status_code=status, headers=headers)
+
+
+async def _done_context(request: Request, stored: Stored) -> dict[str, Any]:
+    _, schedule = await schedule_now(request)
+    return {
+        "done": {
+            "reference": stored.reference,
+            "reply": reply_window(stored.created_at, schedule),
+            "method": stored.contact_method,
+        }
+    }
+
+
+async def _confirmed(request: Request, stored: Stored) -> Response:
+    if not is_htmx(request):
+        token = request.app.state.done_tokens.dumps(
+            {"r": stored.reference, "t": stored.created_at.timestamp(), "m": stored.contact_method}
+        )
+        return RedirectResponse(
+            request.app.url_path_for("consultation_done") + "?c=" + token, status_code=303
+        )
+    return request.app.state.templates.TemplateResponse(
+        request,
+        "_consultation_done.html",
+        await _done_context(request, stored),
+        headers={"Vary": "HX-Request", "Cache-Control": "no-store"},
+    )
+
+
+def client_key(request: Request) -> str:
+    """The client's address (uvicorn rewrites it from a trusted proxy's forwarded header)."""
+    return request.client.host if request.client else "unknown"
+
+
+async def submit_consultation(request: Request) -> Response:
+    """Check and store a request; answer with the confirmation or the form again."""
+    state = request.app.state
+    if is_cross_origin(request, state.settings.base_url):
+        raise HTTPException(403, "This form can only be sent from the clinic's own website.")
+    values = await read_form(request)
+    now = state.clock()
+    try:
+        token = state.form_tokens.read(values.get("token", ""), now)
+    except ExpiredToken:
+        return await _form_again(request, values, {}, "expired", 422)
+    except BadToken:
+        return await _form_again(request, values, {}, "invalid", 422)
+    if values.get(HONEYPOT) or token.age < timedelta(seconds=state.settings.min_submit_seconds):
+        # Judged a bot: answer as if stored, store nothing.
+        log.info("consultation form: automated submission ignored")
+        fake = Stored(new_reference(), now, values.get("contact_method", "email"))
+        return await _confirmed(request, fake)
+    submission, errors = validate(values)
+    if submission is None:
+        return await _form_again(request, values, errors, None, 422)
+    limiter, client = state.consultation_limiter, client_key(request)
+    try:
+        stored = await store(state.db, submission, token.nonce, now, lambda: limiter.hit(client))
+    except RateLimited:
+        retry = str(limiter.retry_after(client))
+        return await _form_again(request, values, {}, "rate", 429, {"Retry-After": retry})
+    if not stored.replayed:
+        log.info("consultation request %s stored", stored.reference)
+    return await _confirmed(request, stored)
+
+
+async def consultation_done(request: Request) -> Response:
+    """The confirmation page after a no-JavaScript submission (303 target)."""
+    try:
+        data = request.app.state.done_tokens.loads(request.query_params.get("c", ""))
+        stored = Stored(
+            str(data["r"]), datetime.fromtimestamp(float(data["t"]), UTC), str(data["m"])
+        )
+    except (BadSignature, KeyError, TypeError, ValueError):
+        return RedirectResponse(request.app.url_path_for("consultation"), status_code=303)
+    context = await _done_context(request, stored)
+    return await render(
+        request, "consultation_done.html", {**context, "robots": "noindex"},
+        headers={"Cache-Control": "no-store"},
+    )  # fmt: skip
+
+
+def done_serializer(keys: tuple, salt: str = "consultation-done") -> URLSafeSerializer:
+    """Signs the confirmation page's parameters so they cannot be forged or enumerated."""
+    return URLSafeSerializer(
+        [str(k) for k in reversed(keys)], salt=salt, signer_kwargs={"digest_method": hashlib.sha256}
+    )
+
+
+routes = [
+    Route("/consultation", consultation_page, methods=["GET"], name="consultation"),
+    Route("/consultation", submit_consultation, methods=["POST"], name="submit_consultation"),
+    Route("/consultation/thanks", consultation_done, methods=["GET"], name="consultation_done"),
+]
