@@ -54,6 +54,7 @@ def make_settings(tmp_path: Path, **overrides) -> Settings:
         "secret_keys": (Secret(TEST_SECRET),),
         "data_dir": ROOT / "data",
         "allowed_hosts": ("testserver", "127.0.0.1", "localhost"),
+        "fast_password_hashing": True,
     }
     values.update(overrides)
     return Settings(**values)

@@ -6,6 +6,7 @@ import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 
 import anyio
 import jinja2
@@ -15,6 +16,7 @@ from starlette.routing import Mount
 from starlette.templating import Jinja2Templates
 from starlette.types import ASGIApp
 
+from webapp.auth import LOGIN_FAILURES, LOGIN_WINDOW, Hasher, Sessions
 from webapp.clinic import load_clinic
 from webapp.content import ArticleStore
 from webapp.db import Database, migrate
@@ -22,7 +24,7 @@ from webapp.ratelimit import SlidingWindow
 from webapp.security import BodyLimitMiddleware, FormTokens, SecurityMiddleware
 from webapp.settings import Settings
 from webapp.static import VersionedStaticFiles
-from webapp.views import consultation, errors, public
+from webapp.views import consultation, errors, public, staff, staff_auth
 
 log = logging.getLogger("webapp")
 Clock = Callable[[], datetime]
@@ -80,7 +82,13 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> Starlette:
 
     app = ClinicApp(
         debug=False,
-        routes=[*public.routes, *consultation.routes, Mount("/static", app=static, name="static")],
+        routes=[
+            *public.routes,
+            *consultation.routes,
+            *staff_auth.routes,
+            *staff.routes,
+            Mount("/static", app=static, name="static"),
+        ],
         middleware=[Middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)],
         exception_handlers=errors.handlers,
         lifespan=lifespan,
@@ -98,4 +106,11 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> Starlette:
     app.state.done_tokens = consultation.done_serializer(settings.secret_keys)
     limit, window = settings.consultation_limit
     app.state.consultation_limiter = SlidingWindow(limit, window, clock)
+    app.state.hasher = Hasher(fast=settings.fast_password_hashing)
+    app.state.sessions = Sessions(db, settings.secret_keys)
+    app.state.login_tokens = FormTokens(settings.secret_keys, "staff-login", timedelta(hours=12))
+    app.state.login_limits = SimpleNamespace(
+        account=SlidingWindow(LOGIN_FAILURES, LOGIN_WINDOW, clock),
+        client=SlidingWindow(LOGIN_FAILURES, LOGIN_WINDOW, clock),
+    )
     return app

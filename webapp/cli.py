@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import getpass
 import logging
 import sys
 from collections.abc import Sequence
@@ -74,6 +75,64 @@ def _closure(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _read_password(args: argparse.Namespace, email: str) -> str:
+    """The new password from standard input (--password-stdin) or a prompt typed twice."""
+    from webapp.auth import password_problem
+
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = getpass.getpass("New password: ")
+        if getpass.getpass("Repeat it: ") != password:
+            raise ValueError("the two passwords differ")
+    problem = password_problem(password, email)
+    if problem:
+        raise ValueError(problem)
+    return password
+
+
+def _email(raw: str) -> str:
+    from webapp.consultations import EMAIL
+
+    email = raw.strip()
+    if not EMAIL.match(email):
+        raise ValueError(f"{raw!r} is not an email address")
+    return email
+
+
+def _staff(settings: Settings, args: argparse.Namespace) -> int:
+    from webapp import auth
+    from webapp.app import system_clock
+
+    now = system_clock()
+    if args.command == "list-staff":
+        people = asyncio.run(_with_db(settings, auth.list_staff))
+        for person in people:
+            print(f"{person.email}  {'active' if person.active else 'disabled'}")
+        if not people:
+            print("no staff accounts yet: python -m webapp create-staff EMAIL")
+        return 0
+    email = _email(args.email)
+    if args.command == "disable-staff":
+        done = asyncio.run(_with_db(settings, lambda db: auth.set_active(db, email, False, now)))
+        print(f"disabled {email}; its sessions have ended" if done else f"no account {email}")
+        return 0 if done else 1
+    if args.command == "enable-staff":
+        done = asyncio.run(_with_db(settings, lambda db: auth.set_active(db, email, True, now)))
+        print(f"enabled {email}" if done else f"no account {email}")
+        return 0 if done else 1
+    hashed = auth.Hasher().hash_sync(_read_password(args, email))
+    if args.command == "create-staff":
+        asyncio.run(_with_db(settings, lambda db: auth.create_staff(db, email, hashed, now)))
+        print(f"created {email}")
+        return 0
+    done = asyncio.run(_with_db(settings, lambda db: auth.set_password(db, email, hashed, now)))
+    print(
+        f"new password set for {email}; its sessions have ended" if done else f"no account {email}"
+    )
+    return 0 if done else 1
+
+
 def _clinic_tz(settings: Settings):
     from webapp.clinic import load_clinic
 
@@ -104,6 +163,27 @@ def parser() -> argparse.ArgumentParser:
     listing = actions.add_parser("list", help="entries from today (or --since) on")
     listing.add_argument("--since", help="YYYY-MM-DD")
     closure.set_defaults(run=_closure)
+
+    for name, text in (
+        ("create-staff", "add a staff account"),
+        ("set-password", "change a password"),
+    ):
+        cmd = sub.add_parser(name, help=text)
+        cmd.add_argument("email")
+        cmd.add_argument(
+            "--password-stdin",
+            action="store_true",
+            help="read the password from standard input instead of a prompt",
+        )
+        cmd.set_defaults(run=_staff)
+    for name, text in (
+        ("disable-staff", "disable an account and end its sessions"),
+        ("enable-staff", "enable a disabled account"),
+    ):
+        cmd = sub.add_parser(name, help=text)
+        cmd.add_argument("email")
+        cmd.set_defaults(run=_staff)
+    sub.add_parser("list-staff", help="list staff accounts").set_defaults(run=_staff)
     return top
 
 

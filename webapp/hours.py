@@ -307,3 +307,33 @@ def reply_window(now: datetime, schedule: Schedule) -> str:
         return "today"
     when = _day_words(opens.astimezone(schedule.tz).date(), today, on=True)
     return f"after {_clock(opens, schedule.tz)} {when}"
+
+
+def open_time_between(start: datetime, end: datetime, schedule: Schedule) -> timedelta:
+    """How long the clinic was open between two instants (for "one business day" checks).
+
+    Walks clinic-local dates, so keep the span short (callers cap it, e.g. 31 days).
+    """
+    start_utc, end_utc = _as_utc(start), _as_utc(end)
+    total = timedelta(0)
+    day = start_utc.astimezone(schedule.tz).date() - timedelta(days=1)
+    last = end_utc.astimezone(schedule.tz).date()
+    while day <= last:
+        span = open_intervals(schedule, day)
+        if span is not None:
+            overlap = min(span[1], end_utc) - max(span[0], start_utc)
+            if overlap > timedelta(0):
+                total += overlap
+        day += timedelta(days=1)
+    return total
+
+
+def regular_day_length(schedule: Schedule) -> timedelta:
+    """The longest regular opening day: what "one business day" of open time means."""
+    lengths = [
+        datetime.combine(date.min, closes) - datetime.combine(date.min, opens)
+        for hours in schedule.weekly
+        if hours is not None
+        for opens, closes in [hours]
+    ]
+    return max(lengths, default=timedelta(hours=8))

@@ -41,6 +41,8 @@ class Settings:
     form_max_age_seconds: int = 24 * 3600
     min_submit_seconds: float = 2.0
     consultation_limit: tuple[int, int] = (5, 600)
+    # Test suites only: Argon2id with cheap parameters. Never set from the environment.
+    fast_password_hashing: bool = False
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property

@@ -1,0 +1,60 @@
+"""The audit trail: who did what, when (UTC). Never records health text."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import aiosqlite
+
+from webapp.db import Database, utc_now_iso
+
+LABELS = {
+    "login": "Signed in",
+    "login_failed": "Failed sign-in",
+    "login_locked": "Sign-in refused: too many failures",
+    "logout": "Signed out",
+    "view_request": "Viewed the request",
+    "status_change": "Changed the status",
+    "add_note": "Added a note",
+    "export_csv": "Exported requests as CSV",
+    "closure_add": "Set a closure or special hours",
+    "closure_remove": "Removed a closure",
+}
+
+
+async def record(
+    conn: aiosqlite.Connection,
+    now: datetime,
+    actor: str,
+    action: str,
+    *,
+    staff_id: int | None = None,
+    consultation_id: int | None = None,
+    detail: str = "",
+) -> None:
+    """Append one entry, inside the caller's write transaction."""
+    if action not in LABELS:
+        raise ValueError(f"unknown audit action {action!r}")
+    await conn.execute(
+        "INSERT INTO audit_log (at, staff_id, actor, action, consultation_id, detail)"
+        " VALUES (?, ?, ?, ?, ?, ?)",
+        (utc_now_iso(now), staff_id, actor[:254], action, consultation_id, detail[:200]),
+    )
+
+
+async def log(db: Database, now: datetime, actor: str, action: str, **kwargs: object) -> None:
+    """Append one entry in a transaction of its own."""
+
+    async def work(conn: aiosqlite.Connection) -> None:
+        await record(conn, now, actor, action, **kwargs)  # type: ignore[arg-type]
+
+    await db.write(work)
+
+
+async def for_request(db: Database, consultation_id: int) -> list[dict]:
+    """A request's history, oldest first."""
+    rows = await db.fetchall(
+        "SELECT at, actor, action, detail FROM audit_log WHERE consultation_id = ? ORDER BY at, id",
+        (consultation_id,),
+    )
+    return [{**dict(row), "label": LABELS.get(row["action"], row["action"])} for row in rows]

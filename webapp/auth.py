@@ -1,0 +1,256 @@
+"""Staff accounts: password rules and hashing, server-side sessions, login throttling."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import aiosqlite
+import anyio
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from itsdangerous import BadSignature, Signer
+from starlette.datastructures import Secret
+from zxcvbn import zxcvbn
+
+from webapp.db import Database, utc_now_iso
+
+MIN_PASSWORD = 12
+MAX_PASSWORD = 256
+IDLE_LIMIT = timedelta(minutes=30)
+ABSOLUTE_LIMIT = timedelta(hours=12)
+# Writing last_seen_at on every click would make each staff page a write; once a minute is
+# precise enough for a 30-minute idle limit.
+TOUCH_EVERY = timedelta(seconds=60)
+LOGIN_FAILURES = 5
+LOGIN_WINDOW = 15 * 60
+CLINIC_WORDS = ["albany", "ketamine", "infusion", "infusions", "clinic", "depression"]
+
+
+@dataclass(frozen=True)
+class Staff:
+    """A member of staff as the app sees them."""
+
+    id: int
+    email: str
+    active: bool
+
+
+@dataclass(frozen=True)
+class Session:
+    """A signed-in staff session."""
+
+    id_hash: str
+    staff: Staff
+    csrf_token: str
+    created_at: datetime
+    last_seen_at: datetime
+
+
+def password_problem(password: str, email: str = "") -> str | None:
+    """Why a new password is refused (length, or common/guessable), or None if acceptable."""
+    if len(password) < MIN_PASSWORD:
+        return f"Use at least {MIN_PASSWORD} characters."
+    if len(password) > MAX_PASSWORD:
+        return f"Use at most {MAX_PASSWORD} characters."
+    hints = [*CLINIC_WORDS, email, email.split("@")[0]]
+    result = zxcvbn(password[:100], user_inputs=[h for h in hints if h])
+    if result["score"] < 3:
+        warning = result["feedback"].get("warning") or "It is too easy to guess."
+        return f"Choose a less common password. {warning}".strip()
+    return None
+
+
+class Hasher:
+    """Argon2id hashing that runs off the event loop."""
+
+    def __init__(self, fast: bool = False) -> None:
+        # `fast` is for the test suite only: same algorithm, cheaper parameters.
+        self._hasher = (
+            PasswordHasher(time_cost=1, memory_cost=8 * 1024, parallelism=1)
+            if fast
+            else PasswordHasher()
+        )
+        self._dummy = self._hasher.hash(secrets.token_urlsafe(16))
+
+    def hash_sync(self, password: str) -> str:
+        """Hash a password (blocking; for the CLI)."""
+        return self._hasher.hash(password)
+
+    async def verify(self, stored: str | None, password: str) -> bool:
+        """Check a password; an unknown account costs the same time as a known one."""
+
+        def check() -> bool:
+            try:
+                return self._hasher.verify(stored or self._dummy, password) and stored is not None
+            except (VerificationError, InvalidHashError):
+                return False
+
+        return await anyio.to_thread.run_sync(check)
+
+    def needs_rehash(self, stored: str) -> bool:
+        """True when the hash uses older parameters than the current ones."""
+        return self._hasher.check_needs_rehash(stored)
+
+
+def _hash_id(session_id: str) -> str:
+    return hashlib.sha256(session_id.encode()).hexdigest()
+
+
+def _instant(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+class Sessions:
+    """Server-side sessions: the cookie carries only a random id, signed (SHA-256)."""
+
+    def __init__(self, db: Database, keys: tuple[Secret, ...]) -> None:
+        self.db = db
+        # Signer verifies with every key and signs with the last: newest goes last.
+        self._signer = Signer(
+            [str(k) for k in reversed(keys)], salt="staff-session", digest_method=hashlib.sha256
+        )
+
+    async def start(self, staff_id: int, now: datetime) -> tuple[str, str]:
+        """A new session for staff_id; returns (cookie value, csrf token)."""
+        session_id = secrets.token_urlsafe(32)
+        csrf = secrets.token_urlsafe(32)
+        stamp = utc_now_iso(now)
+
+        async def work(conn: aiosqlite.Connection) -> None:
+            await conn.execute(
+                "INSERT INTO sessions (id_hash, staff_id, csrf_token, created_at, last_seen_at)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (_hash_id(session_id), staff_id, csrf, stamp, stamp),
+            )
+
+        await self.db.write(work)
+        return self._signer.sign(session_id).decode(), csrf
+
+    async def load(self, cookie: str | None, now: datetime) -> Session | None:
+        """The live session a cookie names, or None (tampered, unknown, expired, disabled)."""
+        if not cookie or len(cookie) > 200:
+            return None
+        try:
+            session_id = self._signer.unsign(cookie).decode()
+        except (BadSignature, UnicodeDecodeError):
+            return None
+        row = await self.db.fetchone(
+            "SELECT s.id_hash, s.csrf_token, s.created_at, s.last_seen_at,"
+            " st.id, st.email, st.active FROM sessions s JOIN staff st ON st.id = s.staff_id"
+            " WHERE s.id_hash = ?",
+            (_hash_id(session_id),),
+        )
+        if row is None or not row["active"]:
+            return None
+        session = Session(
+            id_hash=row["id_hash"],
+            staff=Staff(row["id"], row["email"], bool(row["active"])),
+            csrf_token=row["csrf_token"],
+            created_at=_instant(row["created_at"]),
+            last_seen_at=_instant(row["last_seen_at"]),
+        )
+        if now - session.last_seen_at > IDLE_LIMIT or now - session.created_at > ABSOLUTE_LIMIT:
+            await self.end(session.id_hash)
+            return None
+        if now - session.last_seen_at > TOUCH_EVERY:
+            await self._touch(session.id_hash, now)
+        return session
+
+    async def _touch(self, id_hash: str, now: datetime) -> None:
+        async def work(conn: aiosqlite.Connection) -> None:
+            await conn.execute(
+                "UPDATE sessions SET last_seen_at = ? WHERE id_hash = ?",
+                (utc_now_iso(now), id_hash),
+            )
+
+        await self.db.write(work)
+
+    async def end(self, id_hash: str) -> None:
+        """End one session (logout, expiry)."""
+
+        async def work(conn: aiosqlite.Connection) -> None:
+            await conn.execute("DELETE FROM sessions WHERE id_hash = ?", (id_hash,))
+
+        await self.db.write(work)
+
+
+def csrf_matches(session: Session, submitted: str | None) -> bool:
+    """Constant-time check of a submitted CSRF token against the session's."""
+    return bool(submitted) and hmac.compare_digest(session.csrf_token, submitted or "")
+
+
+async def find_staff(db: Database, email: str) -> tuple[Staff, str] | None:
+    """An account and its password hash by email (any case)."""
+    row = await db.fetchone(
+        "SELECT id, email, active, password_hash FROM staff WHERE email = ?", (email.strip(),)
+    )
+    if row is None:
+        return None
+    return Staff(row["id"], row["email"], bool(row["active"])), row["password_hash"]
+
+
+async def list_staff(db: Database) -> list[Staff]:
+    """Every account, by email."""
+    rows = await db.fetchall("SELECT id, email, active FROM staff ORDER BY email")
+    return [Staff(r["id"], r["email"], bool(r["active"])) for r in rows]
+
+
+async def create_staff(db: Database, email: str, password_hash: str, now: datetime) -> int:
+    """Add an account; ValueError if the email is taken."""
+    stamp = utc_now_iso(now)
+
+    async def work(conn: aiosqlite.Connection) -> int:
+        try:
+            cursor = await conn.execute(
+                "INSERT INTO staff (email, password_hash, active, created_at, updated_at)"
+                " VALUES (?, ?, 1, ?, ?)",
+                (email, password_hash, stamp, stamp),
+            )
+        except aiosqlite.IntegrityError:
+            raise ValueError(f"an account for {email} already exists") from None
+        return int(cursor.lastrowid or 0)
+
+    return await db.write(work)
+
+
+async def set_password(db: Database, email: str, password_hash: str, now: datetime) -> bool:
+    """Replace a password and end that account's sessions; False if no such account."""
+
+    async def work(conn: aiosqlite.Connection) -> bool:
+        cursor = await conn.execute(
+            "UPDATE staff SET password_hash = ?, updated_at = ? WHERE email = ?",
+            (password_hash, utc_now_iso(now), email),
+        )
+        if cursor.rowcount == 0:
+            return False
+        await conn.execute(
+            "DELETE FROM sessions WHERE staff_id = (SELECT id FROM staff WHERE email = ?)",
+            (email,),
+        )
+        return True
+
+    return await db.write(work)
+
+
+async def set_active(db: Database, email: str, active: bool, now: datetime) -> bool:
+    """Enable or disable an account; disabling ends its sessions at once."""
+
+    async def work(conn: aiosqlite.Connection) -> bool:
+        cursor = await conn.execute(
+            "UPDATE staff SET active = ?, updated_at = ? WHERE email = ?",
+            (int(active), utc_now_iso(now), email),
+        )
+        if cursor.rowcount == 0:
+            return False
+        if not active:
+            await conn.execute(
+                "DELETE FROM sessions WHERE staff_id = (SELECT id FROM staff WHERE email = ?)",
+                (email,),
+            )
+        return True
+
+    return await db.write(work)

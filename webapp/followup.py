@@ -1,0 +1,211 @@
+"""Staff follow-up of consultation requests: listing, search, status, notes, export."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+
+import aiosqlite
+
+from webapp import audit
+from webapp.auth import Staff
+from webapp.db import Database, utc_now_iso
+
+STATUSES = {
+    "new": "New",
+    "contacted": "Contacted",
+    "scheduled": "Scheduled",
+    "not_a_fit": "Not a fit",
+    "closed": "Closed",
+}
+# Where a request may go next from each status (closed ones can be reopened).
+NEXT = {
+    "new": ("contacted", "not_a_fit", "closed"),
+    "contacted": ("scheduled", "not_a_fit", "closed"),
+    "scheduled": ("closed", "not_a_fit"),
+    "not_a_fit": ("contacted",),
+    "closed": ("contacted",),
+}
+FINISHED = {"not_a_fit", "closed"}
+PER_PAGE = 25
+MAX_QUERY = 100
+MAX_NOTE = 2000
+COLUMNS = (
+    "id, reference, full_name, email, phone, contact_method, best_time, message, status,"
+    " created_at, updated_at"
+)
+
+
+@dataclass(frozen=True)
+class Filter:
+    """What the dashboard shows: a status (or all), a search text and a page."""
+
+    status: str = ""
+    q: str = ""
+    page: int = 1
+
+    @classmethod
+    def parse(cls, params: dict[str, str]) -> Filter:
+        """From query parameters, ignoring anything out of range."""
+        status = params.get("status", "")
+        q = " ".join(params.get("q", "").split())[:MAX_QUERY]
+        try:
+            page = max(1, min(int(params.get("page", "1")), 100_000))
+        except ValueError:
+            page = 1
+        return cls(status if status in STATUSES else "", q, page)
+
+    def query(self, **changes: object) -> dict[str, str]:
+        """Query parameters for this filter with some changed (empty values left out)."""
+        values = {"status": self.status, "q": self.q, "page": str(self.page), **changes}
+        return {k: str(v) for k, v in values.items() if v and not (k == "page" and v in (1, "1"))}
+
+
+def _where(filter_: Filter) -> tuple[str, list[object]]:
+    clauses, params = [], []
+    if filter_.status:
+        clauses.append("status = ?")
+        params.append(filter_.status)
+    if filter_.q:
+        digits = re.sub(r"\D", "", filter_.q)
+        like = "%" + filter_.q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        alternatives = ["full_name LIKE ? ESCAPE '\\'", "email LIKE ? ESCAPE '\\'"]
+        params.extend([like, like])
+        if len(digits) >= 3:
+            alternatives.append("phone LIKE ?")
+            params.append(f"%{digits}%")
+        clauses.append("(" + " OR ".join(alternatives) + ")")
+    return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
+
+
+async def search(db: Database, filter_: Filter) -> tuple[list[dict], int]:
+    """One page of requests, newest first, and the number matching in all."""
+    where, params = _where(filter_)
+    total_row = await db.fetchone(f"SELECT count(*) FROM consultations{where}", params)  # noqa: S608
+    offset = (filter_.page - 1) * PER_PAGE
+    rows = await db.fetchall(
+        f"SELECT {COLUMNS} FROM consultations{where}"  # noqa: S608 (fixed fragments only)
+        " ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?",
+        [*params, PER_PAGE, offset],
+    )
+    return [dict(row) for row in rows], int(total_row[0]) if total_row else 0
+
+
+async def export_rows(db: Database, filter_: Filter, limit: int = 100_000) -> list[dict]:
+    """Every request matching the filter (all pages), newest first."""
+    where, params = _where(filter_)
+    rows = await db.fetchall(
+        f"SELECT {COLUMNS} FROM consultations{where}"  # noqa: S608 (fixed fragments only)
+        " ORDER BY created_at DESC, id DESC LIMIT ?",
+        [*params, limit],
+    )
+    return [dict(row) for row in rows]
+
+
+async def counts(db: Database) -> dict[str, int]:
+    """How many requests are in each status."""
+    rows = await db.fetchall("SELECT status, count(*) FROM consultations GROUP BY status")
+    found = {row[0]: row[1] for row in rows}
+    return {status: found.get(status, 0) for status in STATUSES}
+
+
+async def count_new(db: Database) -> int:
+    """Requests nobody has contacted yet."""
+    row = await db.fetchone("SELECT count(*) FROM consultations WHERE status = 'new'")
+    return int(row[0]) if row else 0
+
+
+async def get(db: Database, consultation_id: int) -> dict | None:
+    """One request with its notes."""
+    row = await db.fetchone(
+        f"SELECT {COLUMNS} FROM consultations WHERE id = ?",  # noqa: S608
+        (consultation_id,),
+    )
+    if row is None:
+        return None
+    notes = await db.fetchall(
+        "SELECT n.body, n.created_at, s.email AS author FROM notes n"
+        " JOIN staff s ON s.id = n.staff_id WHERE n.consultation_id = ?"
+        " ORDER BY n.created_at, n.id",
+        (consultation_id,),
+    )
+    return {**dict(row), "notes": [dict(n) for n in notes]}
+
+
+async def record_view(db: Database, consultation_id: int, staff: Staff, now: datetime) -> None:
+    """Note in the audit trail that staff opened a request."""
+    await audit.log(
+        db, now, staff.email, "view_request", staff_id=staff.id, consultation_id=consultation_id
+    )
+
+
+async def change_status(
+    db: Database, consultation_id: int, new: str, staff: Staff, now: datetime
+) -> str | None:
+    """Move a request to `new`; returns an error message when that move is not allowed."""
+    stamp = utc_now_iso(now)
+
+    async def work(conn: aiosqlite.Connection) -> str | None:
+        async with conn.execute(
+            "SELECT status FROM consultations WHERE id = ?", (consultation_id,)
+        ) as cursor:
+            row = await cursor.fetchone()
+        if row is None:
+            return "This request no longer exists."
+        old = row[0]
+        if new not in NEXT.get(old, ()):
+            target = STATUSES.get(new, new).lower()
+            return f"A request that is {STATUSES[old].lower()} cannot become {target}."
+        await conn.execute(
+            "UPDATE consultations SET status = ?, updated_at = ?, closed_at = ? WHERE id = ?",
+            (new, stamp, stamp if new in FINISHED else None, consultation_id),
+        )
+        await audit.record(
+            conn, now, staff.email, "status_change", staff_id=staff.id,
+            consultation_id=consultation_id, detail=f"{STATUSES[old]} → {STATUSES[new]}",
+        )  # fmt: skip
+        return None
+
+    return await db.write(work)
+
+
+async def add_note(
+    db: Database, consultation_id: int, body: str, staff: Staff, now: datetime
+) -> None:
+    """Append a note (its text stays out of the audit trail)."""
+    stamp = utc_now_iso(now)
+
+    async def work(conn: aiosqlite.Connection) -> None:
+        cursor = await conn.execute(
+            "INSERT INTO notes (consultation_id, staff_id, body, created_at) VALUES (?, ?, ?, ?)",
+            (consultation_id, staff.id, body, stamp),
+        )
+        await conn.execute(
+            "UPDATE consultations SET updated_at = ? WHERE id = ?", (stamp, consultation_id)
+        )
+        await audit.record(
+            conn, now, staff.email, "add_note", staff_id=staff.id,
+            consultation_id=consultation_id, detail=f"note #{cursor.lastrowid}",
+        )  # fmt: skip
+
+    await db.write(work)
+
+
+def note_problem(body: str) -> str | None:
+    """Why a note cannot be saved, or None."""
+    if not body.strip():
+        return "Write the note first."
+    if len(body) > MAX_NOTE:
+        return f"Keep notes to {MAX_NOTE:,} characters or fewer (this one has {len(body):,})."
+    if re.search(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]", body):
+        return "The note contains characters that cannot be saved."
+    return None
+
+
+def csv_safe(value: object) -> str:
+    """A cell a spreadsheet will show as text, never run as a formula."""
+    text = "" if value is None else str(value)
+    if text[:1] in ("=", "+", "-", "@", "\t", "\r", "\n", "|", "%"):
+        return "'" + text
+    return text

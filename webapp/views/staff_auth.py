@@ -1,0 +1,201 @@
+"""Staff sign-in and sign-out, and the guard every other /staff route sits behind."""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Awaitable, Callable
+from urllib.parse import parse_qsl, urlencode, urlsplit
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import Route
+
+from webapp import audit
+from webapp.auth import Session, csrf_matches, find_staff
+from webapp.security import BadToken, ExpiredToken, is_cross_origin
+from webapp.views.common import render
+
+log = logging.getLogger(__name__)
+Handler = Callable[[Request], Awaitable[Response]]
+STAFF_HEADERS = {"Cache-Control": "no-store", "X-Robots-Tag": "noindex, nofollow"}
+LOGIN_ERROR = "That email and password do not match an active account."
+MAX_FIELD = 512
+
+
+def cookie_name(request: Request) -> str:
+    """__Host- cookies are pinned to this host over HTTPS; plain name for local HTTP."""
+    return "__Host-aki_staff" if request.app.state.settings.https_only else "aki_staff"
+
+
+async def current_session(request: Request) -> Session | None:
+    """The signed-in staff session for this request, loaded once."""
+    if "staff_session" not in request.scope:
+        state = request.app.state
+        cookie = request.cookies.get(cookie_name(request))
+        request.scope["staff_session"] = await state.sessions.load(cookie, state.clock())
+    return request.scope["staff_session"]
+
+
+def safe_next(target: str | None) -> str:
+    """Only a local /staff path may be the place to return to after signing in."""
+    if not target or len(target) > 500:
+        return "/staff"
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not parts.path.startswith("/staff") or "\\" in target:
+        return "/staff"
+    if target.startswith("//") or parts.path.startswith("/staff/login"):
+        return "/staff"
+    return target
+
+
+def _staff_headers(response: Response) -> Response:
+    for name, value in STAFF_HEADERS.items():
+        response.headers[name] = value
+    return response
+
+
+def require_staff(handler: Handler) -> Handler:
+    """Refuse anonymous requests: login redirect (full page) or HX-Redirect (htmx)."""
+
+    @functools.wraps(handler)
+    async def guarded(request: Request) -> Response:
+        session = await current_session(request)
+        if session is None:
+            target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+            if request.method != "GET":
+                target = "/staff"
+            login = "/staff/login?" + urlencode({"next": safe_next(target)})
+            if request.headers.get("hx-request") == "true":
+                return _staff_headers(Response(status_code=401, headers={"HX-Redirect": login}))
+            return _staff_headers(RedirectResponse(login, status_code=303))
+        if request.method not in ("GET", "HEAD"):
+            await check_csrf(request, session)
+        request.state.staff = session.staff
+        request.state.csrf = session.csrf_token
+        return _staff_headers(await handler(request))
+
+    return guarded
+
+
+async def staff_form(request: Request) -> dict[str, str]:
+    """A staff form's fields (url-encoded, UTF-8); cached on the request."""
+    if "staff_form" not in request.scope:
+        content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if content_type != "application/x-www-form-urlencoded":
+            raise HTTPException(415, "Please send the form from the page.")
+        try:
+            pairs = parse_qsl(
+                (await request.body()).decode("utf-8"),
+                keep_blank_values=True,
+                errors="strict",
+                max_num_fields=20,
+            )
+        except (UnicodeDecodeError, ValueError):
+            raise HTTPException(400, "The form could not be read.") from None
+        request.scope["staff_form"] = dict(pairs)
+    return request.scope["staff_form"]
+
+
+async def check_csrf(request: Request, session: Session) -> None:
+    """Unsafe staff requests need this session's token and a same-origin browser context."""
+    if is_cross_origin(request, request.app.state.settings.base_url):
+        raise HTTPException(403, "This action can only be taken from the clinic's own site.")
+    submitted = (await staff_form(request)).get("csrf")
+    if not csrf_matches(session, submitted):
+        raise HTTPException(403, "This form has expired. Reload the page and try again.")
+
+
+def client_key(request: Request) -> str:
+    """The client's address (forwarded by a trusted proxy when configured)."""
+    return request.client.host if request.client else "unknown"
+
+
+async def login_page(request: Request) -> Response:
+    """The sign-in form; signed-in staff go straight on."""
+    if await current_session(request) is not None:
+        return _staff_headers(RedirectResponse(safe_next(request.query_params.get("next")), 303))
+    return await _login_form(request, 200)
+
+
+async def _login_form(
+    request: Request, status: int, error: str = "", email: str = "", headers=None
+) -> Response:
+    state = request.app.state
+    context = {
+        "login": {
+            "token": state.login_tokens.issue(state.clock()),
+            "next": safe_next(request.query_params.get("next")),
+            "error": error,
+            "email": email,
+        },
+        "robots": "noindex, nofollow",
+    }
+    response = await render(request, "staff/login.html", context, status_code=status,
+                            headers=headers)  # fmt: skip
+    return _staff_headers(response)
+
+
+async def login(request: Request) -> Response:
+    """Check credentials; one message for every failure; throttle repeated failures."""
+    state = request.app.state
+    if is_cross_origin(request, state.settings.base_url):
+        raise HTTPException(403, "Sign in from the clinic's own site.")
+    form = await staff_form(request)
+    email = form.get("email", "").strip()[:MAX_FIELD]
+    password = form.get("password", "")[:MAX_FIELD]
+    now = state.clock()
+    try:
+        state.login_tokens.read(form.get("token", ""), now)
+    except (BadToken, ExpiredToken):
+        return await _login_form(request, 400, "The sign-in form had expired. Please try again.",
+                                 email)  # fmt: skip
+    account_key, client = email.lower(), client_key(request)
+    limits = state.login_limits
+    if limits.account.blocked(account_key) or limits.client.blocked(client):
+        wait = max(limits.account.retry_after(account_key), limits.client.retry_after(client))
+        await audit.log(state.db, now, email or "(blank)", "login_locked", detail=f"from {client}")
+        log.warning("staff sign-in refused after repeated failures")
+        message = f"Too many failed attempts. Try again in {max(1, wait // 60)} minutes."
+        return await _login_form(request, 429, message, email, {"Retry-After": str(wait)})
+    found = await find_staff(state.db, email) if email else None
+    ok = await state.hasher.verify(found[1] if found else None, password)
+    if not ok or found is None or not found[0].active:
+        limits.account.hit(account_key)
+        limits.client.hit(client)
+        await audit.log(state.db, now, email or "(blank)", "login_failed", detail=f"from {client}")
+        return await _login_form(request, 400, LOGIN_ERROR, email)
+    staff = found[0]
+    cookie, _csrf = await state.sessions.start(staff.id, now)
+    await audit.log(state.db, now, staff.email, "login", staff_id=staff.id)
+    response = RedirectResponse(safe_next(form.get("next")), status_code=303)
+    response.set_cookie(
+        cookie_name(request), cookie, httponly=True, samesite="lax",
+        secure=state.settings.https_only, path="/",
+    )  # fmt: skip
+    return _staff_headers(response)
+
+
+@require_staff
+async def logout(request: Request) -> Response:
+    """End the session at once: the cookie stops working even if it was copied."""
+    state = request.app.state
+    session = await current_session(request)
+    assert session is not None
+    await state.sessions.end(session.id_hash)
+    await audit.log(state.db, state.clock(), session.staff.email, "logout",
+                    staff_id=session.staff.id)  # fmt: skip
+    response = RedirectResponse("/staff/login", status_code=303)
+    response.delete_cookie(cookie_name(request), path="/", secure=state.settings.https_only,
+                           httponly=True, samesite="lax")  # fmt: skip
+    if request.headers.get("hx-request") == "true":
+        response.headers["HX-Redirect"] = "/staff/login"
+    return response
+
+
+routes = [
+    Route("/staff/login", login_page, methods=["GET"], name="staff_login"),
+    Route("/staff/login", login, methods=["POST"], name="staff_login_post"),
+    Route("/staff/logout", logout, methods=["POST"], name="staff_logout"),
+]
