@@ -112,5 +112,6 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> Starlette:
     app.state.login_limits = SimpleNamespace(
         account=SlidingWindow(LOGIN_FAILURES, LOGIN_WINDOW, clock),
         client=SlidingWindow(LOGIN_FAILURES, LOGIN_WINDOW, clock),
+        noted=SlidingWindow(1, LOGIN_WINDOW, clock),
     )
     return app

@@ -57,7 +57,8 @@ def password_problem(password: str, email: str = "") -> str | None:
     if len(password) > MAX_PASSWORD:
         return f"Use at most {MAX_PASSWORD} characters."
     hints = [*CLINIC_WORDS, email, email.split("@")[0]]
-    result = zxcvbn(password[:100], user_inputs=[h for h in hints if h])
+    # zxcvbn refuses input over 72 characters; a longer passphrase is judged by its start.
+    result = zxcvbn(password[:72], user_inputs=[h for h in hints if h])
     if result["score"] < 3:
         warning = result["feedback"].get("warning") or "It is too easy to guess."
         return f"Choose a less common password. {warning}".strip()
@@ -128,7 +129,19 @@ class Sessions:
             )
 
         await self.db.write(work)
+        await self.forget_expired(now)
         return self._signer.sign(session_id).decode(), csrf
+
+    async def forget_expired(self, now: datetime) -> None:
+        """Delete sessions past either limit (cheap; done at each sign-in)."""
+
+        async def work(conn: aiosqlite.Connection) -> None:
+            await conn.execute(
+                "DELETE FROM sessions WHERE last_seen_at < ? OR created_at < ?",
+                (utc_now_iso(now - IDLE_LIMIT), utc_now_iso(now - ABSOLUTE_LIMIT)),
+            )
+
+        await self.db.write(work)
 
     async def load(self, cookie: str | None, now: datetime) -> Session | None:
         """The live session a cookie names, or None (tampered, unknown, expired, disabled)."""
@@ -180,7 +193,9 @@ class Sessions:
 
 def csrf_matches(session: Session, submitted: str | None) -> bool:
     """Constant-time check of a submitted CSRF token against the session's."""
-    return bool(submitted) and hmac.compare_digest(session.csrf_token, submitted or "")
+    if not submitted:
+        return False
+    return hmac.compare_digest(session.csrf_token.encode(), submitted.encode("utf-8", "replace"))
 
 
 async def find_staff(db: Database, email: str) -> tuple[Staff, str] | None:
@@ -234,6 +249,18 @@ async def set_password(db: Database, email: str, password_hash: str, now: dateti
         return True
 
     return await db.write(work)
+
+
+async def replace_hash(db: Database, staff_id: int, password_hash: str, now: datetime) -> None:
+    """Store a re-hash made with current parameters (sessions stay)."""
+
+    async def work(conn: aiosqlite.Connection) -> None:
+        await conn.execute(
+            "UPDATE staff SET password_hash = ?, updated_at = ? WHERE id = ?",
+            (password_hash, utc_now_iso(now), staff_id),
+        )
+
+    await db.write(work)
 
 
 async def set_active(db: Database, email: str, active: bool, now: datetime) -> bool:

@@ -133,6 +133,15 @@ def _staff(settings: Settings, args: argparse.Namespace) -> int:
     return 0 if done else 1
 
 
+def _purge(settings: Settings, args: argparse.Namespace) -> int:
+    from webapp.app import system_clock
+    from webapp.followup import purge_finished
+
+    gone = asyncio.run(_with_db(settings, lambda db: purge_finished(db, system_clock())))
+    print(f"deleted {gone} request(s) closed more than a year ago")
+    return 0
+
+
 def _clinic_tz(settings: Settings):
     from webapp.clinic import load_clinic
 
@@ -184,6 +193,9 @@ def parser() -> argparse.ArgumentParser:
         cmd.add_argument("email")
         cmd.set_defaults(run=_staff)
     sub.add_parser("list-staff", help="list staff accounts").set_defaults(run=_staff)
+    sub.add_parser(
+        "purge", help="delete requests closed more than a year ago (run daily, e.g. from cron)"
+    ).set_defaults(run=_purge)
     return top
 
 

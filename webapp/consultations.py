@@ -29,7 +29,9 @@ EMAIL = re.compile(
     r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@"
     r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}$"
 )
-CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u2028\u2029]")
+# C0/C1 controls, line/paragraph separators and bidirectional overrides (which could make a
+# name display as something else in the staff dashboard).
+CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 
 
 @dataclass(frozen=True)
@@ -121,7 +123,7 @@ def validate(values: Mapping[str, str]) -> tuple[Submission | None, dict[str, st
         errors["contact_method"] = (
             "You chose email: add your email address, or choose a call or text."
         )
-    elif method in ("call", "text") and not raw_phone and "phone" not in errors:
+    elif method in ("call", "text") and not raw_phone and email:
         errors["contact_method"] = (
             "You chose a call or text: add your phone number, or choose email."
         )

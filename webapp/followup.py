@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import aiosqlite
 
@@ -209,3 +209,21 @@ def csv_safe(value: object) -> str:
     if text[:1] in ("=", "+", "-", "@", "\t", "\r", "\n", "|", "%"):
         return "'" + text
     return text
+
+
+async def purge_finished(db: Database, now: datetime, days: int = 365) -> int:
+    """Delete requests closed (or not a fit) more than `days` ago, with their notes.
+
+    The privacy notice promises this; the audit trail keeps only who did what, not the data.
+    """
+    cutoff = utc_now_iso(now - timedelta(days=days))
+
+    async def work(conn: aiosqlite.Connection) -> int:
+        finished = "SELECT id FROM consultations WHERE closed_at IS NOT NULL AND closed_at < ?"
+        await conn.execute(f"DELETE FROM notes WHERE consultation_id IN ({finished})", (cutoff,))  # noqa: S608
+        cursor = await conn.execute(
+            "DELETE FROM consultations WHERE closed_at IS NOT NULL AND closed_at < ?", (cutoff,)
+        )
+        return cursor.rowcount
+
+    return await db.write(work)

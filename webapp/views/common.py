@@ -16,12 +16,14 @@ REFRESH_MARGIN_MS = 150
 POLL_MS = 60_000
 
 
-async def schedule_now(request: Request) -> tuple[datetime, Schedule]:
-    """The current instant and the schedule with the dated closures that can matter now."""
+async def schedule_now(
+    request: Request, back: timedelta = timedelta(days=1)
+) -> tuple[datetime, Schedule]:
+    """The current instant and the schedule with the dated closures from `back` ago on."""
     state = request.app.state
     now = state.clock()
     local_today = now.astimezone(state.clinic.schedule.tz).date()
-    overrides = await closures.list_from(state.db, local_today - timedelta(days=1))
+    overrides = await closures.list_from(state.db, local_today - back)
     return now, with_overrides(state.clinic.schedule, overrides)
 
 

@@ -31,6 +31,9 @@ from webapp.views.common import render, schedule_now
 
 log = logging.getLogger(__name__)
 FORM_TYPE = "application/x-www-form-urlencoded"
+# A page with a form carries a single-use token: no cache (shared, or the browser's own on
+# Back) may hand the same token out twice.
+FORM_PAGE = {"Cache-Control": "no-store"}
 NOTICES = {
     "expired": "This form was open for a long time, so for your safety it needs to be sent "
     "again. Your details are still here: check them and press Send request.",
@@ -51,15 +54,24 @@ def form_context(
     values: dict[str, str] | None = None,
     errors: dict[str, str] | None = None,
     notice: str | None = None,
+    *,
+    resubmit: bool = False,
 ) -> dict[str, Any]:
-    """Template values for _consultation_form.html, with a fresh single-use token."""
+    """Template values for _consultation_form.html, with a fresh single-use token.
+
+    `resubmit`: the form comes back to a person who already filled it in; they may press
+    Send again at once, so the token is dated as if the form had been open long enough.
+    """
     state = request.app.state
+    issued = state.clock()
+    if resubmit:
+        issued -= timedelta(seconds=state.settings.min_submit_seconds)
     return {
         "form": {
             "typed": {k: v for k, v in (values or {}).items() if k not in ("token", HONEYPOT)},
             "errors": errors or {},
             "notice": NOTICES.get(notice or ""),
-            "token": state.form_tokens.issue(state.clock()),
+            "token": state.form_tokens.issue(issued),
             "methods": CONTACT_METHODS,
             "times": BEST_TIMES,
         }
@@ -94,14 +106,15 @@ async def read_form(request: Request) -> dict[str, str]:
 
 async def consultation_page(request: Request) -> Response:
     """The form on a page of its own."""
-    return await render(request, "consultation.html", form_context(request))
+    return await render(request, "consultation.html", form_context(request), headers=FORM_PAGE)
 
 
 async def _form_again(
     request: Request, values: dict[str, str], errors: dict[str, str], notice: str | None,
     status: int, headers: dict[str, str] | None = None,
 ) -> Response:  # fmt: skip
-    context = form_context(request, values, errors, notice)
+    # Only a forged token gets a normally dated one: bots must not learn a shortcut.
+    context = form_context(request, values, errors, notice, resubmit=notice != "invalid")
     headers = {"Vary": "HX-Request", "Cache-Control": "no-store", **(headers or {})}
     if is_htmx(request):
         templates = request.app.state.templates

@@ -33,6 +33,8 @@ async def http_error(request: Request, exc: Exception) -> Response:
     # Starlette's default detail is the bare reason phrase; only show details we wrote.
     detail = exc.detail if exc.detail and exc.detail[:1].isupper() and " " in exc.detail else ""
     context = {"title": title, "detail": detail, "code": code, "robots": "noindex"}
+    if request.url.path.startswith("/staff"):
+        exc.headers = {**(exc.headers or {}), "Cache-Control": "no-store"}
     if request.headers.get("hx-request") == "true":
         # Never swap an error page into a fragment: the form keeps what was typed and
         # static/js/site.js says what went wrong.

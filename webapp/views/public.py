@@ -13,7 +13,7 @@ from starlette.routing import Route
 from webapp.hours import status_at
 from webapp.seo import article_jsonld, clinic_jsonld
 from webapp.views.common import banner_context, canonical_url, render, schedule_now, upcoming
-from webapp.views.consultation import form_context
+from webapp.views.consultation import FORM_PAGE, form_context
 
 log = logging.getLogger(__name__)
 STATES = {"open", "closing_soon", "closed"}
@@ -33,6 +33,7 @@ async def home(request: Request) -> Response:
             "jsonld": clinic_jsonld(request.app.state.clinic, base, upcoming(schedule, today)),
             **form_context(request),
         },
+        headers=FORM_PAGE,
     )
 
 
@@ -55,6 +56,7 @@ async def article(request: Request) -> Response:
             "jsonld": article_jsonld(found, url, canonical_url(request, "")),
             **form_context(request),
         },
+        headers=FORM_PAGE,
     )
 
 

@@ -46,7 +46,8 @@ def _instant(text: str) -> datetime:
 
 async def _decorate(request: Request, rows: list[dict]) -> list[dict]:
     """Add age, overdue flag and display labels to request rows."""
-    now, schedule = await schedule_now(request)
+    # Closures as far back as the overdue check looks, so closed days never count as open.
+    now, schedule = await schedule_now(request, back=OVERDUE_SCAN)
     business_day = regular_day_length(schedule)
     for row in rows:
         created = _instant(row["created_at"])
@@ -131,7 +132,7 @@ async def _detail_context(request: Request, consultation_id: int, **extra: Any) 
 
 def _request_id(request: Request) -> int:
     raw = request.path_params["consultation_id"]
-    if not raw.isdigit() or len(raw) > 12:
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 12:
         raise HTTPException(404)
     return int(raw)
 
@@ -256,6 +257,8 @@ async def add_closure(request: Request) -> Response:
             form.get("opens") if special else None,
             form.get("closes") if special else None,
         )
+        if entry.day < state.clock().astimezone(state.clinic.schedule.tz).date():
+            raise ValueError("that date has passed; check the year")
     except ValueError as exc:
         message = str(exc)
         message = message[:1].upper() + message[1:] + ("" if message.endswith(".") else ".")

@@ -13,7 +13,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from webapp import audit
-from webapp.auth import Session, csrf_matches, find_staff
+from webapp.auth import Session, csrf_matches, find_staff, replace_hash
 from webapp.security import BadToken, ExpiredToken, is_cross_origin
 from webapp.views.common import render
 
@@ -47,6 +47,8 @@ def safe_next(target: str | None) -> str:
         return "/staff"
     if target.startswith("//") or parts.path.startswith("/staff/login"):
         return "/staff"
+    if any(segment in (".", "..") for segment in parts.path.split("/")) or "%2e" in target.lower():
+        return "/staff"
     return target
 
 
@@ -66,9 +68,15 @@ def require_staff(handler: Handler) -> Handler:
             target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
             if request.method != "GET":
                 target = "/staff"
-            login = "/staff/login?" + urlencode({"next": safe_next(target)})
             if request.headers.get("hx-request") == "true":
+                # Come back to the page the fragment was part of, not to the fragment.
+                current = request.headers.get("hx-current-url")
+                if current:
+                    page = urlsplit(current)
+                    target = page.path + (f"?{page.query}" if page.query else "")
+                login = "/staff/login?" + urlencode({"next": safe_next(target)})
                 return _staff_headers(Response(status_code=401, headers={"HX-Redirect": login}))
+            login = "/staff/login?" + urlencode({"next": safe_next(target)})
             return _staff_headers(RedirectResponse(login, status_code=303))
         if request.method not in ("GET", "HEAD"):
             await check_csrf(request, session)
@@ -120,13 +128,18 @@ async def login_page(request: Request) -> Response:
 
 
 async def _login_form(
-    request: Request, status: int, error: str = "", email: str = "", headers=None
+    request: Request,
+    status: int,
+    error: str = "",
+    email: str = "",
+    headers: dict[str, str] | None = None,
+    next_url: str | None = None,
 ) -> Response:
     state = request.app.state
     context = {
         "login": {
             "token": state.login_tokens.issue(state.clock()),
-            "next": safe_next(request.query_params.get("next")),
+            "next": safe_next(next_url or request.query_params.get("next")),
             "error": error,
             "email": email,
         },
@@ -150,23 +163,30 @@ async def login(request: Request) -> Response:
         state.login_tokens.read(form.get("token", ""), now)
     except (BadToken, ExpiredToken):
         return await _login_form(request, 400, "The sign-in form had expired. Please try again.",
-                                 email)  # fmt: skip
+                                 email, next_url=form.get("next"))  # fmt: skip
     account_key, client = email.lower(), client_key(request)
     limits = state.login_limits
     if limits.account.blocked(account_key) or limits.client.blocked(client):
         wait = max(limits.account.retry_after(account_key), limits.client.retry_after(client))
-        await audit.log(state.db, now, email or "(blank)", "login_locked", detail=f"from {client}")
-        log.warning("staff sign-in refused after repeated failures")
+        # One audit entry per lock-out, not per refused attempt (the trail is append-only).
+        if limits.noted.hit(f"{account_key}|{client}"):
+            await audit.log(state.db, now, email or "(blank)", "login_locked",
+                            detail=f"from {client}")  # fmt: skip
+            log.warning("staff sign-in refused after repeated failures")
         message = f"Too many failed attempts. Try again in {max(1, wait // 60)} minutes."
-        return await _login_form(request, 429, message, email, {"Retry-After": str(wait)})
+        return await _login_form(
+            request, 429, message, email, {"Retry-After": str(wait)}, next_url=form.get("next")
+        )
     found = await find_staff(state.db, email) if email else None
     ok = await state.hasher.verify(found[1] if found else None, password)
     if not ok or found is None or not found[0].active:
         limits.account.hit(account_key)
         limits.client.hit(client)
         await audit.log(state.db, now, email or "(blank)", "login_failed", detail=f"from {client}")
-        return await _login_form(request, 400, LOGIN_ERROR, email)
+        return await _login_form(request, 400, LOGIN_ERROR, email, next_url=form.get("next"))
     staff = found[0]
+    if state.hasher.needs_rehash(found[1]):
+        await replace_hash(state.db, staff.id, state.hasher.hash_sync(password), now)
     cookie, _csrf = await state.sessions.start(staff.id, now)
     await audit.log(state.db, now, staff.email, "login", staff_id=staff.id)
     response = RedirectResponse(safe_next(form.get("next")), status_code=303)

@@ -1,0 +1,229 @@
+"""Real-browser fixtures: Debian's Chromium driven by Playwright against a live uvicorn server.
+
+Each test module gets its own server (own temporary database, own running FakeClock); each test
+gets a fresh browser context, a reset clock and an empty closures table. One Chromium serves all
+the browser tests: it is package-scoped (hence this directory's __init__.py), not session-scoped,
+because Playwright's sync API keeps an asyncio loop running in the main thread while it is
+started, and then every later test that calls asyncio.run() fails.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+import uvicorn
+from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Page, sync_playwright
+
+from tests.conftest import ET, FakeClock, make_settings
+from webapp.app import create_app
+
+CHROMIUM_CANDIDATES = ("/usr/lib/chromium/chromium", "/usr/bin/chromium")
+# Tuesday 2026-12-01, 10:30 in Albany: open, and more than an hour before closing.
+DEFAULT_NOW = datetime(2026, 12, 1, 10, 30, tzinfo=ET)
+PUBLIC_PAGES = (
+    "/",
+    "/articles/",
+    "/articles/does-ketamine-treat-depression",
+    "/clinic",
+    "/privacy",
+    "/consultation",
+)
+# Collected in the page before any of its scripts run; CDP-injected, so the CSP cannot block it.
+CSP_LISTENER = """
+window.__cspViolations = [];
+document.addEventListener('securitypolicyviolation', (e) => {
+  window.__cspViolations.push(
+    `${e.violatedDirective} blocked ${e.blockedURI || '(inline)'}`
+      + ` at ${e.sourceFile}:${e.lineNumber}`
+  );
+});
+"""
+
+
+def chromium_executable() -> str:
+    """Debian's Chromium: $CHROMIUM_BIN, else the usual paths; fail (never skip) without it."""
+    configured = os.environ.get("CHROMIUM_BIN", "").strip()
+    if configured:
+        if Path(configured).is_file() and os.access(configured, os.X_OK):
+            return configured
+        pytest.fail(
+            f"CHROMIUM_BIN={configured!r} is not an executable file; unset it to use Debian's"
+            " Chromium (apt-get install -y --no-install-recommends chromium)",
+            pytrace=False,
+        )
+    for candidate in CHROMIUM_CANDIDATES:
+        if Path(candidate).is_file() and os.access(candidate, os.X_OK):
+            return candidate
+    pytest.fail(
+        "No Chromium found for the browser tests (looked at $CHROMIUM_BIN, "
+        + ", ".join(CHROMIUM_CANDIDATES)
+        + "). Install it with: apt-get install -y --no-install-recommends chromium",
+        pytrace=False,
+    )
+
+
+@pytest.fixture(scope="package")
+def browser() -> Iterator[Browser]:
+    executable = chromium_executable()
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(
+            executable_path=executable, args=["--disable-gpu", "--disable-quic"]
+        )
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+class _ThreadedServer(uvicorn.Server):
+    """uvicorn in a worker thread: signals belong to the main thread (pytest's)."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:  # uvicorn >= 0.29
+        yield
+
+    def install_signal_handlers(self) -> None:  # older uvicorn
+        pass
+
+
+@dataclass
+class LiveServer:
+    """A running app: its base URL, the clock it reads and its database file."""
+
+    url: str
+    clock: FakeClock
+    database_path: Path
+    _server: uvicorn.Server = field(repr=False)
+
+    def reset(self) -> None:
+        """Back to the default instant with no closures, as every test starts."""
+        self.clock.set(DEFAULT_NOW)
+        self.clear_closures()
+
+    def _connect(self) -> sqlite3.Connection:
+        # autocommit; the app keeps its own connections open (WAL), so wait for its locks.
+        return sqlite3.connect(self.database_path, timeout=5, isolation_level=None)
+
+    def add_closure(
+        self, day: str, reason: str, opens: str | None = None, closes: str | None = None
+    ) -> None:
+        """Insert a dated closure (day 'YYYY-MM-DD'; no hours = closed all day)."""
+        conn = self._connect()
+        try:
+            conn.execute(
+                "INSERT INTO closures (day, opens, closes, reason, created_at)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (day, opens, closes, reason, "2026-11-01T00:00:00.000000Z"),
+            )
+        finally:
+            conn.close()
+
+    def clear_closures(self) -> None:
+        conn = self._connect()
+        try:
+            # Most tests add none: skip the write (and its fsync) then.
+            if conn.execute("SELECT EXISTS (SELECT 1 FROM closures)").fetchone()[0]:
+                conn.execute("DELETE FROM closures")
+        finally:
+            conn.close()
+
+
+@pytest.fixture(scope="module")
+def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """The app served on 127.0.0.1:<free port> from a daemon thread, for one test module."""
+    tmp = tmp_path_factory.mktemp("browser-server")
+    settings = make_settings(tmp)
+    clock = FakeClock(DEFAULT_NOW, running=True)
+    app = create_app(settings, clock=clock)
+
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    config = uvicorn.Config(app, lifespan="on", log_level="warning", access_log=False)
+    server = _ThreadedServer(config)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            sock.close()
+            pytest.fail("the live server did not start (see the captured log)", pytrace=False)
+        time.sleep(0.01)
+    try:
+        yield LiveServer(
+            url=f"http://127.0.0.1:{port}",
+            clock=clock,
+            database_path=settings.database_path,
+            _server=server,
+        )
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        sock.close()
+
+
+@pytest.fixture
+def live(live_server: LiveServer) -> LiveServer:
+    """The module's server, reset to the default instant with no closures."""
+    live_server.reset()
+    return live_server
+
+
+class ConsoleLog:
+    """Console errors and uncaught page errors seen by one page."""
+
+    def __init__(self) -> None:
+        self.errors: list[str] = []
+
+    def on_console(self, message: ConsoleMessage) -> None:
+        if message.type == "error":
+            location = message.location
+            self.errors.append(f"console.error: {message.text} ({location.get('url', '')})")
+
+    def on_page_error(self, error: Exception) -> None:
+        self.errors.append(f"pageerror: {error}")
+
+
+def watch(page: Page) -> ConsoleLog:
+    """Record the page's console errors and uncaught exceptions from now on."""
+    log = ConsoleLog()
+    page.on("console", log.on_console)
+    page.on("pageerror", log.on_page_error)
+    return log
+
+
+def csp_violations(page: Page) -> list[str]:
+    """What the page's `securitypolicyviolation` listener (CSP_LISTENER) has collected."""
+    return page.evaluate("window.__cspViolations || []")
+
+
+@pytest.fixture
+def context(browser: Browser, live: LiveServer) -> Iterator[BrowserContext]:
+    """A fresh context (no cookies or cache shared between tests), JavaScript on."""
+    ctx = browser.new_context(base_url=live.url)
+    ctx.add_init_script(CSP_LISTENER)
+    try:
+        yield ctx
+    finally:
+        ctx.close()
+
+
+@pytest.fixture
+def page(context: BrowserContext) -> Page:
+    return context.new_page()
+
+
+@pytest.fixture
+def console(page: Page) -> ConsoleLog:
+    return watch(page)
