@@ -65,7 +65,7 @@ class Tab:
         expect(self.announcer).to_have_attribute("role", "status")
         expect(self.announcer).to_have_attribute("aria-live", "polite")
         expect(self.announcer).to_have_attribute("aria-atomic", "true")
-        expect(self.announcer).not_to_have_attribute("hx-swap-oob", re.compile(".*"))
+        expect(self.announcer).not_to_have_attribute("data-hx-swap-oob", re.compile(".*"))
         # The live region sits outside the banner, so the banner's swap cannot remove it.
         assert self.page.locator(f"#open-status {ANNOUNCER}").count() == 0
 
@@ -83,7 +83,7 @@ def test_banner_turns_closed_at_closing_time_without_reload(
     expect(tab.headline).to_have_text("Closes in 1 min")
     expect(tab.detail).to_have_text("closes at 5:00 PM ET")
     expect(tab.banner).to_have_class(re.compile(r"\bopen-status--closing-soon\b"))
-    trigger = tab.banner.get_attribute("hx-trigger") or ""
+    trigger = tab.banner.get_attribute("data-hx-trigger") or ""
     assert re.fullmatch(r"load delay:\d+ms, every 60s", trigger), trigger
     expect(tab.announcer).to_have_text("")
 
@@ -92,8 +92,8 @@ def test_banner_turns_closed_at_closing_time_without_reload(
     expect(tab.banner).to_have_class(re.compile(r"\bopen-status--closed\b"))
     expect(tab.announcer).to_have_text("Closed, opens tomorrow at 9:00 AM ET")
     # Next change is at midnight, more than a minute away: back to the plain poll.
-    expect(tab.banner).to_have_attribute("hx-trigger", "every 60s")
-    expect(tab.banner).to_have_attribute("hx-get", "/open-status?was=closed")
+    expect(tab.banner).to_have_attribute("data-hx-trigger", "every 60s")
+    expect(tab.banner).to_have_attribute("data-hx-get", "/open-status?was=closed")
     tab.assert_not_reloaded()
     tab.assert_single_banner_and_live_region()
     assert_clean(page, console)
@@ -115,7 +115,7 @@ def test_banner_turns_open_at_opening_time_without_reload(
     expect(tab.detail).to_have_text("closes at 5:00 PM ET")
     expect(tab.banner).to_have_class(re.compile(r"\bopen-status--open\b"))
     expect(tab.announcer).to_have_text("Open now, closes at 5:00 PM ET")
-    expect(tab.banner).to_have_attribute("hx-get", "/open-status?was=open")
+    expect(tab.banner).to_have_attribute("data-hx-get", "/open-status?was=open")
     tab.assert_not_reloaded()
     tab.assert_single_banner_and_live_region()
     assert_clean(page, console)
@@ -155,7 +155,7 @@ def test_open_status_fragment_announces_only_a_state_change(
     assert ("open-status-announcer" in body) is announced, body
     if announced:
         assert re.search(
-            r'<div id="open-status-announcer" hx-swap-oob="innerHTML">'
+            r'<div id="open-status-announcer" data-hx-swap-oob="innerHTML">'
             r"Open now, closes at 5:00 PM ET</div>",
             body,
         ), body
@@ -169,7 +169,7 @@ def test_closure_added_while_page_is_open_shows_on_next_poll(
     page.clock.install()
     tab = Tab(page)
     expect(tab.headline).to_have_text("Open now")
-    expect(tab.banner).to_have_attribute("hx-trigger", "every 60s")
+    expect(tab.banner).to_have_attribute("data-hx-trigger", "every 60s")
 
     live.add_closure("2026-11-26", "Thanksgiving")
     with page.expect_response(re.compile(r"/open-status\?was=open$")):

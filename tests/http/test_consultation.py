@@ -105,7 +105,10 @@ def test_the_form_is_on_three_pages_and_works_from_each(client, clock, settings,
     assert page.status_code == 200
     text = page.text
     assert '<form class="consultation-form" action="/consultation" method="post"' in text
-    assert 'hx-post="/consultation" hx-target="#consultation" hx-swap="outerHTML"' in text
+    assert (
+        'data-hx-post="/consultation" data-hx-target="#consultation" data-hx-swap="outerHTML"'
+        in text
+    )
     assert 'aria-invalid="true"' not in text
     assert "error-summary" not in text
     # The honeypot is out of the tab order and never filled in.

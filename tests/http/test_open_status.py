@@ -75,7 +75,7 @@ def test_refresh_is_scheduled_for_the_next_change(client, clock):
 def test_announces_only_on_a_change_of_state(client, clock):
     clock.set_local(2026, 12, 1, 17, 0, 1)
     changed = client.get("/open-status?was=closing_soon").text
-    assert 'id="open-status-announcer" hx-swap-oob="innerHTML"' in changed
+    assert 'id="open-status-announcer" data-hx-swap-oob="innerHTML"' in changed
     assert "Closed, opens tomorrow at 9:00 AM ET" in changed
     same = client.get("/open-status?was=closed").text
     assert "open-status-announcer" not in same

@@ -284,7 +284,7 @@ def test_pager_links_keep_the_filter(staff_client):
         add_request(staff_client, f"Person {n:02d}", ago=timedelta(minutes=60 - n))
     page = staff_client.get("/staff?status=new&q=Person&page=2").text
     assert names(page) == ["Person 01", "Person 00"]
-    assert 'href="/staff?status=new&amp;q=Person" hx-get' in page
+    assert 'href="/staff?status=new&amp;q=Person" data-hx-get' in page
     assert 'href="/staff/requests.csv?status=new&amp;q=Person"' in page
 
 
