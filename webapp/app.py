@@ -20,10 +20,11 @@ from webapp.auth import LOGIN_FAILURES, LOGIN_WINDOW, Hasher, Sessions
 from webapp.clinic import load_clinic
 from webapp.content import ArticleStore
 from webapp.db import Database, migrate
+from webapp.pagecache import ArticleVersion, ClosureCache, PageCache
 from webapp.ratelimit import SlidingWindow
 from webapp.security import BodyLimitMiddleware, FormTokens, SecurityMiddleware
 from webapp.settings import Settings
-from webapp.static import VersionedStaticFiles
+from webapp.static import StaticAssets
 from webapp.views import consultation, errors, public, staff, staff_auth
 
 log = logging.getLogger("webapp")
@@ -48,7 +49,7 @@ def _url_path(context: dict, name: str, /, **params: object) -> str:
     return str(context["request"].app.url_path_for(name, **params))
 
 
-def make_templates(settings: Settings, static: VersionedStaticFiles) -> Jinja2Templates:
+def make_templates(settings: Settings, static: StaticAssets) -> Jinja2Templates:
     """A Jinja environment that escapes everything and compiles each template once."""
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(settings.templates_dir),
@@ -66,7 +67,7 @@ def make_templates(settings: Settings, static: VersionedStaticFiles) -> Jinja2Te
 
 def create_app(settings: Settings, *, clock: Clock = system_clock) -> Starlette:
     """Build the app for the given settings; the lifespan opens and closes the database."""
-    static = VersionedStaticFiles(settings.static_dir)
+    static = StaticAssets(settings.static_dir)
     db = Database(settings.database_path)
 
     @asynccontextmanager
@@ -98,6 +99,9 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> Starlette:
     app.state.clock = clock
     app.state.clinic = load_clinic(settings.clinic_file)
     app.state.articles = ArticleStore(settings.articles_dir)
+    app.state.article_version = ArticleVersion(settings.articles_dir)
+    app.state.closure_cache = ClosureCache(db)
+    app.state.page_cache = PageCache()
     app.state.templates = make_templates(settings, static)
     app.state.templates.env.globals["clinic"] = app.state.clinic
     app.state.form_tokens = FormTokens(

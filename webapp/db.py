@@ -114,6 +114,8 @@ class Database:
         self._writer: aiosqlite.Connection | None = None
         self._reader: aiosqlite.Connection | None = None
         self._lock = asyncio.Lock()
+        # Bumped after each commit: caches of this process notice their data changed.
+        self.commits = 0
 
     async def open(self) -> None:
         """Open both connections with the project's PRAGMAs."""
@@ -162,6 +164,7 @@ class Database:
             try:
                 result = await work(conn)
                 await conn.execute("COMMIT")
+                self.commits += 1
             except BaseException:
                 # Also when COMMIT itself fails (disk full, deferred constraint): the writer
                 # must leave the transaction or every later write would fail.

@@ -1,45 +1,114 @@
-"""Static files with content-hashed URLs and a year's cache."""
+"""Static files served from memory: content-hashed URLs, a year's cache, gzip made once."""
 
 from __future__ import annotations
 
+import gzip
 import hashlib
+import mimetypes
+from dataclasses import dataclass
 from pathlib import Path
 
-from starlette.responses import Response
-from starlette.staticfiles import StaticFiles
-from starlette.types import Scope
+from starlette.datastructures import Headers
+from starlette.types import Receive, Scope, Send
 
-IMMUTABLE = "public, max-age=31536000, immutable"
-REVALIDATE = "public, max-age=0, must-revalidate"
+IMMUTABLE = b"public, max-age=31536000, immutable"
+REVALIDATE = b"public, max-age=0, must-revalidate"
+COMPRESSIBLE = {".css", ".js", ".svg", ".txt", ".json", ".map", ".md", ".html"}
+TYPES = {".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8",
+         ".svg": "image/svg+xml", ".md": "text/markdown; charset=utf-8",
+         ".txt": "text/plain; charset=utf-8"}  # fmt: skip
 
 
-def file_versions(directory: Path) -> dict[str, str]:
-    """Map each file under directory (POSIX relative path) to a short hash of its bytes."""
-    versions = {}
+@dataclass(frozen=True)
+class Asset:
+    """One file, its gzip variant (if worth it) and its version hash."""
+
+    body: bytes
+    gzipped: bytes | None
+    content_type: str
+    version: str
+
+    @property
+    def etag(self) -> bytes:
+        """A strong validator from the content hash."""
+        return f'"{self.version}"'.encode()
+
+
+def load_assets(directory: Path) -> dict[str, Asset]:
+    """Read every file under directory once, at start-up."""
+    assets = {}
     for path in sorted(directory.rglob("*")):
-        if path.is_file():
-            digest = hashlib.sha256(path.read_bytes()).hexdigest()[:12]
-            versions[path.relative_to(directory).as_posix()] = digest
-    return versions
+        if not path.is_file() or path.name.startswith("."):
+            continue
+        body = path.read_bytes()
+        gzipped = None
+        if path.suffix in COMPRESSIBLE and len(body) > 256:
+            packed = gzip.compress(body, compresslevel=9, mtime=0)
+            gzipped = packed if len(packed) < len(body) * 0.9 else None
+        content_type = TYPES.get(path.suffix) or (
+            mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+        )
+        version = hashlib.sha256(body).hexdigest()[:12]
+        assets[path.relative_to(directory).as_posix()] = Asset(body, gzipped, content_type, version)
+    return assets
 
 
-class VersionedStaticFiles(StaticFiles):
-    """Serves static/; a URL carrying the file's current hash may be cached for a year."""
+def accepts_gzip(headers: Headers) -> bool:
+    """True when the client takes gzip (a q=0 refusal counts as no)."""
+    for part in headers.get("accept-encoding", "").lower().split(","):
+        name, _, params = part.strip().partition(";")
+        if name.strip() in ("gzip", "*"):
+            return params.replace(" ", "") not in ("q=0", "q=0.0", "q=0.00", "q=0.000")
+    return False
+
+
+class StaticAssets:
+    """The /static mount: files from memory; the URL's ?v= decides how long to cache."""
 
     def __init__(self, directory: Path) -> None:
-        super().__init__(directory=directory)
-        self.versions = file_versions(directory)
+        self.assets = load_assets(directory)
 
     def url_path(self, path: str) -> str:
         """The versioned URL path for a file under static/ (KeyError if it does not exist)."""
-        return f"/static/{path}?v={self.versions[path]}"
+        return f"/static/{path}?v={self.assets[path].version}"
 
-    async def get_response(self, path: str, scope: Scope) -> Response:
-        """Serve the file; immutable caching only when the URL names the current version."""
-        response = await super().get_response(path, scope)
-        if response.status_code in (200, 304):
-            query = scope.get("query_string", b"").decode("latin-1")
-            current = self.versions.get(path.replace("\\", "/"))
-            fresh = current is not None and query == f"v={current}"
-            response.headers["cache-control"] = IMMUTABLE if fresh else REVALIDATE
-        return response
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Serve GET/HEAD for a known file; 404/405 otherwise."""
+        path = scope["path"].removeprefix(scope.get("root_path", "")).lstrip("/")
+        path = path.removeprefix("static/")
+        asset = self.assets.get(path)
+        if scope["method"] not in ("GET", "HEAD"):
+            await _plain(send, 405, b"Method Not Allowed", [(b"allow", b"GET, HEAD")])
+            return
+        if asset is None:
+            await _plain(send, 404, b"Not Found")
+            return
+        headers = Headers(scope=scope)
+        fresh = scope.get("query_string", b"") == f"v={asset.version}".encode()
+        common = [
+            (b"cache-control", IMMUTABLE if fresh else REVALIDATE),
+            (b"etag", asset.etag),
+            (b"vary", b"Accept-Encoding"),
+        ]
+        if asset.etag in [t.strip().encode() for t in headers.get("if-none-match", "").split(",")]:
+            await send({"type": "http.response.start", "status": 304, "headers": common})
+            await send({"type": "http.response.body", "body": b""})
+            return
+        body = asset.body
+        if asset.gzipped is not None and accepts_gzip(headers):
+            body = asset.gzipped
+            common.append((b"content-encoding", b"gzip"))
+        common += [
+            (b"content-type", asset.content_type.encode()),
+            (b"content-length", str(len(body)).encode()),
+        ]
+        await send({"type": "http.response.start", "status": 200, "headers": common})
+        await send({"type": "http.response.body",
+                    "body": b"" if scope["method"] == "HEAD" else body})  # fmt: skip
+
+
+async def _plain(send: Send, status: int, text: bytes, extra: list | None = None) -> None:
+    headers = [(b"content-type", b"text/plain; charset=utf-8"),
+               (b"content-length", str(len(text)).encode()), *(extra or [])]  # fmt: skip
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": text})

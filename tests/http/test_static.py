@@ -48,3 +48,25 @@ def test_vendored_htmx_matches_its_recorded_checksum():
 def test_htmx_is_configured_not_to_swap_server_errors(client):
     html = client.get("/").text
     assert """<meta name="htmx-config" content='{"noSwap": [204, 304, "5xx"]}'>""" in html
+
+
+def test_static_files_are_gzipped_once_and_revalidate_with_etags(client, app):
+    url = app.state.templates.env.globals["static_url"]("vendor/htmx-4.0.1.min.js")
+    packed = client.get(url, headers={"accept-encoding": "gzip, br"})
+    assert packed.headers["content-encoding"] == "gzip"
+    assert packed.headers["vary"] == "Accept-Encoding"
+    assert int(packed.headers["content-length"]) < 14_000  # 37 KB before compression
+    assert packed.headers["content-type"] == "text/javascript; charset=utf-8"
+    plain = client.get(url, headers={"accept-encoding": "identity"})
+    assert "content-encoding" not in plain.headers
+    assert plain.content == packed.content  # the client undid the gzip: same bytes
+    refused = client.get(url, headers={"accept-encoding": "gzip;q=0"})
+    assert "content-encoding" not in refused.headers
+    again = client.get(url, headers={"if-none-match": packed.headers["etag"]})
+    assert again.status_code == 304
+    assert again.content == b""
+
+
+def test_static_head_and_unsafe_methods(client):
+    assert client.head("/static/css/site.css").status_code == 200
+    assert client.post("/static/css/site.css").status_code == 405

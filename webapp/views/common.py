@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Hashable
 from datetime import date, datetime, timedelta
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import HTMLResponse
+from starlette.responses import HTMLResponse, Response
 
-from webapp import closures
-from webapp.hours import Schedule, Status, status_at, with_overrides
+from webapp.hours import Schedule, Status, status_at
 
 # Refresh a little after the announced instant so the server is surely past it.
 REFRESH_MARGIN_MS = 150
@@ -23,8 +23,16 @@ async def schedule_now(
     state = request.app.state
     now = state.clock()
     local_today = now.astimezone(state.clinic.schedule.tz).date()
-    overrides = await closures.list_from(state.db, local_today - back)
-    return now, with_overrides(state.clinic.schedule, overrides)
+    return now, await state.closure_cache.schedule(state.clinic.schedule, local_today, back)
+
+
+def cache_until(status: Status) -> datetime | None:
+    """Until when a page showing this status may be reused: while its banner would still
+    poll plainly every minute (the last minute before a change is rendered per request,
+    because its refresh delay counts down)."""
+    if status.next_refresh is None:
+        return None
+    return status.next_refresh - timedelta(milliseconds=POLL_MS - REFRESH_MARGIN_MS)
 
 
 def banner_context(now: datetime, status: Status, was: str | None = None) -> dict[str, Any]:
@@ -60,6 +68,7 @@ async def render(
     """Render a full page with the banner, the clinic's facts and the page's metadata."""
     now, schedule = await schedule_now(request)
     status = status_at(now, schedule)
+    request.state.cache_until = cache_until(status)
     values: dict[str, Any] = {
         "clinic": request.app.state.clinic,
         "canonical": canonical_url(request),
@@ -77,3 +86,18 @@ def upcoming(schedule: Schedule, today: date, days: int = 120) -> list:
     """Closures from today on within `days`, for the clinic page and the JSON-LD."""
     horizon = today + timedelta(days=days)
     return sorted((o for o in schedule.overrides if today <= o.day <= horizon), key=lambda o: o.day)
+
+
+async def cached_page(
+    request: Request, key: Hashable, build: Callable[[], Awaitable[Response]]
+) -> Response:
+    """Serve a public page from the page cache, rendering it when its content changed."""
+    state = request.app.state
+    now = state.clock()
+    await state.closure_cache.overrides(now.astimezone(state.clinic.schedule.tz).date())
+    origin = state.settings.base_url or f"{request.url.scheme}://{request.url.netloc}"
+    validator = (state.closure_cache.version, state.article_version.current())
+    return await state.page_cache.page(
+        request, (origin, key), now, validator, build,
+        lambda: state.form_tokens.issue(state.clock()),
+    )  # fmt: skip

@@ -26,8 +26,9 @@ from webapp.consultations import (
     validate,
 )
 from webapp.hours import reply_window
+from webapp.pagecache import TOKEN_MARK
 from webapp.security import BadToken, ExpiredToken, is_cross_origin
-from webapp.views.common import render, schedule_now
+from webapp.views.common import cached_page, render, schedule_now
 
 log = logging.getLogger(__name__)
 FORM_TYPE = "application/x-www-form-urlencoded"
@@ -56,6 +57,7 @@ def form_context(
     notice: str | None = None,
     *,
     resubmit: bool = False,
+    token: str | None = None,
 ) -> dict[str, Any]:
     """Template values for _consultation_form.html, with a fresh single-use token.
 
@@ -71,7 +73,7 @@ def form_context(
             "typed": {k: v for k, v in (values or {}).items() if k not in ("token", HONEYPOT)},
             "errors": errors or {},
             "notice": NOTICES.get(notice or ""),
-            "token": state.form_tokens.issue(issued),
+            "token": token or state.form_tokens.issue(issued),
             "methods": CONTACT_METHODS,
             "times": BEST_TIMES,
         }
@@ -106,7 +108,12 @@ async def read_form(request: Request) -> dict[str, str]:
 
 async def consultation_page(request: Request) -> Response:
     """The form on a page of its own."""
-    return await render(request, "consultation.html", form_context(request), headers=FORM_PAGE)
+
+    async def build() -> Response:
+        context = form_context(request, token=TOKEN_MARK)
+        return await render(request, "consultation.html", context, headers=FORM_PAGE)
+
+    return await cached_page(request, "consultation", build)
 
 
 async def _form_again(

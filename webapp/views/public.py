@@ -11,88 +11,115 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from webapp.hours import status_at
+from webapp.pagecache import TOKEN_MARK
 from webapp.seo import article_jsonld, clinic_jsonld
-from webapp.views.common import banner_context, canonical_url, render, schedule_now, upcoming
+from webapp.views.common import (
+    banner_context,
+    cache_until,
+    cached_page,
+    canonical_url,
+    render,
+    schedule_now,
+    upcoming,
+)
 from webapp.views.consultation import FORM_PAGE, form_context
 
 log = logging.getLogger(__name__)
 STATES = {"open", "closing_soon", "closed"}
+# Pages without per-visitor content: browsers revalidate them (ETag) on each visit.
+REVALIDATE = {"Cache-Control": "no-cache"}
 ARTICLE_SLUG = "does-ketamine-treat-depression"
 
 
 async def home(request: Request) -> Response:
     """The home page: who the clinic is, what it treats, how to start."""
-    now, schedule = await schedule_now(request)
-    today = now.astimezone(schedule.tz).date()
-    base = canonical_url(request, "")
-    return await render(
-        request,
-        "home.html",
-        {
+
+    async def build() -> Response:
+        now, schedule = await schedule_now(request)
+        today = now.astimezone(schedule.tz).date()
+        base = canonical_url(request, "")
+        clinic = request.app.state.clinic
+        context = {
             "article": request.app.state.articles.get(ARTICLE_SLUG),
-            "jsonld": clinic_jsonld(request.app.state.clinic, base, upcoming(schedule, today)),
-            **form_context(request),
-        },
-        headers=FORM_PAGE,
-    )
+            "jsonld": clinic_jsonld(clinic, base, upcoming(schedule, today)),
+            **form_context(request, token=TOKEN_MARK),
+        }
+        return await render(request, "home.html", context, headers=FORM_PAGE)
+
+    return await cached_page(request, "home", build)
 
 
 async def article_index(request: Request) -> Response:
     """All articles, newest first."""
-    return await render(request, "articles.html", {"articles": request.app.state.articles.all()})
+
+    async def build() -> Response:
+        context = {"articles": request.app.state.articles.all()}
+        return await render(request, "articles.html", context, headers=REVALIDATE)
+
+    return await cached_page(request, "articles", build)
 
 
 async def article(request: Request) -> Response:
     """One article rendered from its Markdown file."""
-    found = request.app.state.articles.get(request.path_params["slug"])
+    slug = request.path_params["slug"]
+    found = request.app.state.articles.get(slug)
     if found is None:
         raise HTTPException(404)
-    url = canonical_url(request)
-    return await render(
-        request,
-        "article.html",
-        {
+
+    async def build() -> Response:
+        url = canonical_url(request)
+        context = {
             "article": found,
             "jsonld": article_jsonld(found, url, canonical_url(request, "")),
-            **form_context(request),
-        },
-        headers=FORM_PAGE,
-    )
+            **form_context(request, token=TOKEN_MARK),
+        }
+        return await render(request, "article.html", context, headers=FORM_PAGE)
+
+    return await cached_page(request, ("article", slug), build)
 
 
 async def clinic_page(request: Request) -> Response:
     """Address, directions, weekly hours and the closures ahead."""
-    now, schedule = await schedule_now(request)
-    today = now.astimezone(schedule.tz).date()
-    ahead = upcoming(schedule, today)
-    base = canonical_url(request, "")
-    return await render(
-        request,
-        "clinic.html",
-        {
+
+    async def build() -> Response:
+        now, schedule = await schedule_now(request)
+        ahead = upcoming(schedule, now.astimezone(schedule.tz).date())
+        base = canonical_url(request, "")
+        context = {
             "closures": ahead,
             "jsonld": clinic_jsonld(request.app.state.clinic, base, ahead),
-        },
-    )
+        }
+        return await render(request, "clinic.html", context, headers=REVALIDATE)
+
+    return await cached_page(request, "clinic", build)
 
 
 async def privacy(request: Request) -> Response:
     """What the consultation form collects and what happens to it."""
-    return await render(request, "privacy.html")
+
+    async def build() -> Response:
+        return await render(request, "privacy.html", headers=REVALIDATE)
+
+    return await cached_page(request, "privacy", build)
 
 
 async def open_status(request: Request) -> Response:
-    """The open-now banner fragment, fresh on every request."""
-    now, schedule = await schedule_now(request)
-    status = status_at(now, schedule)
+    """The open-now banner fragment; browsers never cache it, the server reuses it."""
     was = request.query_params.get("was")
-    context = banner_context(now, status, was if was in STATES else None)
-    return request.app.state.templates.TemplateResponse(
-        request,
-        "_open_status.html",
-        context,
-        headers={"Cache-Control": "no-store"},
-    )
+    was = was if was in STATES else None
+
+    async def build() -> Response:
+        now, schedule = await schedule_now(request)
+        status = status_at(now, schedule)
+        request.state.cache_until = cache_until(status)
+        return request.app.state.templates.TemplateResponse(
+            request,
+            "_open_status.html",
+            banner_context(now, status, was),
+            headers={"Cache-Control": "no-store"},
+        )
+
+    return await cached_page(request, ("open-status", was), build)
 
 
 async def healthz(request: Request) -> Response:

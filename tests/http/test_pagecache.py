@@ -1,0 +1,163 @@
+"""The page cache: fresh tokens per visitor, exact banner flips, changes shown at once."""
+
+from __future__ import annotations
+
+import gzip
+import re
+import shutil
+import sqlite3
+
+import pytest
+from starlette.testclient import TestClient
+
+from tests.conftest import make_settings
+from webapp import closures, pagecache
+from webapp.app import create_app
+from webapp.settings import ROOT
+
+FORM_PAGES = ["/", "/articles/does-ketamine-treat-depression", "/consultation"]
+
+
+def token_of(html: str) -> str:
+    return re.search(r'name="token" value="([^"]+)"', html).group(1)
+
+
+def banner(html: str) -> str:
+    match = re.search(r'<p class="wrap open-status__text">(.*?)</p>', html, re.S)
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", match.group(1))).strip()
+
+
+def hits(app) -> int:
+    return sum(entry.hits for entry in app.state.page_cache.entries.values())
+
+
+@pytest.mark.parametrize("path", FORM_PAGES)
+def test_every_visitor_gets_their_own_valid_token(client, app, clock, path):
+    pages = [client.get(path, headers={"accept-encoding": enc}) for enc in ("gzip", "identity")]
+    pages += [client.get(path) for _ in range(3)]
+    tokens = [token_of(page.text) for page in pages]
+    assert len(set(tokens)) == len(tokens)
+    assert pagecache.TOKEN_MARK not in "".join(page.text for page in pages)
+    assert hits(app) >= 4  # served from the cache, yet never the same token
+    for page in pages:
+        assert page.headers["cache-control"] == "no-store"
+    for token in tokens:
+        assert app.state.form_tokens.read(token, clock()).nonce
+
+
+def test_gzip_and_identity_bodies_match_apart_from_the_token(client):
+    raw = client.get("/", headers={"accept-encoding": "identity"})
+    packed = client.get("/", headers={"accept-encoding": "gzip"}, extensions={})
+    assert "content-encoding" not in raw.headers
+    assert packed.headers["content-encoding"] == "gzip"
+    assert "Accept-Encoding" in packed.headers["vary"]
+    # httpx2 decodes gzip itself; the bodies differ only in the token.
+    assert re.sub(r'name="token" value="[^"]+"', "", packed.text) == re.sub(
+        r'name="token" value="[^"]+"', "", raw.text
+    )
+
+
+def test_gzip_body_is_a_valid_gzip_stream(app):
+    with (
+        TestClient(app) as client,
+        client.stream("GET", "/", headers={"accept-encoding": "gzip"}) as response,
+    ):
+        body = b"".join(response.iter_raw())
+    html = gzip.decompress(body).decode()
+    assert html.startswith("<!doctype html>") and html.rstrip().endswith("</html>")
+    assert token_of(html) != pagecache.TOKEN_MARK
+
+
+def test_pages_without_a_form_answer_304_to_their_etag(client):
+    first = client.get("/clinic")
+    etag = first.headers["etag"]
+    assert first.headers["cache-control"] == "no-cache"
+    again = client.get("/clinic", headers={"if-none-match": etag})
+    assert again.status_code == 304
+    assert again.content == b""
+    assert client.get("/clinic", headers={"if-none-match": '"other"'}).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("before", "after", "text_before", "text_after"),
+    [
+        ((16, 59, 59), (17, 0, 0), "Closes in 1 min", "Closed · opens tomorrow at 9:00 AM ET"),
+        ((8, 59, 59), (9, 0, 0), "Closed · opens today", "Open now · closes at 5:00 PM ET"),
+        ((15, 59, 59), (16, 0, 0), "Open now", "Closes in 60 min"),
+    ],
+)
+def test_cached_banner_flips_at_the_exact_instant(
+    client, app, clock, before, after, text_before, text_after
+):
+    clock.set_local(2026, 12, 1, 11, 0, 0)
+    client.get("/clinic")  # warm the cache well before the change
+    client.get("/open-status")
+    clock.set_local(2026, 12, 1, *before)
+    for path in ("/clinic", "/open-status", "/"):
+        assert banner(client.get(path).text).startswith(text_before), path
+    clock.set_local(2026, 12, 1, *after)
+    for path in ("/clinic", "/open-status", "/"):
+        assert banner(client.get(path).text).startswith(text_after), path
+
+
+def test_a_page_is_reused_until_the_minute_before_a_change(client, app, clock):
+    clock.set_local(2026, 12, 1, 10, 0, 0)
+    client.get("/clinic")
+    clock.set_local(2026, 12, 1, 15, 58, 59)
+    before = hits(app)
+    client.get("/clinic")
+    assert hits(app) == before + 1  # the same entry
+    assert 'data-hx-trigger="every 60s"' in client.get("/clinic").text
+    # In the last minute the refresh delay counts down, so pages are made per request.
+    clock.set_local(2026, 12, 1, 15, 59, 30)
+    assert 'data-hx-trigger="load delay:30150ms, every 60s"' in client.get("/clinic").text
+    clock.set_local(2026, 12, 1, 15, 59, 45)
+    assert 'data-hx-trigger="load delay:15150ms, every 60s"' in client.get("/clinic").text
+
+
+def test_a_closure_made_here_shows_at_once(client, app, clock):
+    clock.set_local(2026, 11, 26, 10, 0, 0)
+    assert banner(client.get("/").text).startswith("Open now")
+    entry = closures.make_override("2026-11-26", "Thanksgiving")
+    client.portal.call(closures.put, app.state.db, entry, clock())
+    for path in ("/", "/clinic", "/open-status", "/consultation"):
+        assert banner(client.get(path).text).startswith("Closed today for Thanksgiving"), path
+
+
+def test_a_closure_made_by_another_process_shows_within_a_second(
+    client, app, clock, settings, monkeypatch
+):
+    clock.set_local(2026, 11, 26, 10, 0, 0)
+    assert banner(client.get("/clinic").text).startswith("Open now")
+    with sqlite3.connect(settings.database_path) as conn:  # as the CLI would
+        conn.execute(
+            "INSERT INTO closures (day, reason, created_at) VALUES ('2026-11-26', 'Thanksgiving',"
+            " '2026-11-20T00:00:00.000000Z')"
+        )
+    monkeypatch.setattr(pagecache, "RECHECK_SECONDS", 0.0)  # "a second later"
+    assert banner(client.get("/clinic").text).startswith("Closed today for Thanksgiving")
+
+
+def test_an_edited_article_shows_without_a_restart(tmp_path, clock, monkeypatch):
+    data = tmp_path / "data"
+    shutil.copytree(ROOT / "data", data, ignore=shutil.ignore_patterns("*.db*", "secret_key"))
+    app = create_app(make_settings(tmp_path, data_dir=data), clock=clock)
+    path = data / "articles/does-ketamine-treat-depression.md"
+    with TestClient(app) as client:
+        assert (
+            "Depression can make each day feel heavy"
+            in client.get("/articles/does-ketamine-treat-depression").text
+        )
+        text = path.read_text().replace("Depression can make each day feel heavy",
+                                        "A new opening sentence from the clinic")  # fmt: skip
+        path.write_text(text)
+        monkeypatch.setattr(pagecache, "RECHECK_SECONDS", 0.0)
+        html = client.get("/articles/does-ketamine-treat-depression").text
+        assert "A new opening sentence from the clinic" in html
+        assert "A new opening sentence from the clinic" not in client.get("/clinic").text
+
+
+def test_canonical_links_follow_the_host_when_no_base_url(client):
+    assert 'href="http://testserver/clinic"' in client.get("/clinic").text
+    other = client.get("http://localhost/clinic")
+    assert '<link rel="canonical" href="http://localhost/clinic">' in other.text

@@ -1,0 +1,203 @@
+"""Rendered public pages kept in memory until their content can change.
+
+A page changes when the banner's text would (its next transition), when a closure is
+added or removed, or when an article file changes. Pages with the consultation form are
+cached without the visitor's token: each response splices in a fresh one, so no two
+visitors ever share a token, and the gzip of everything before the token is made once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+import zlib
+from collections.abc import Awaitable, Callable, Hashable
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from pathlib import Path
+
+from starlette.datastructures import Headers
+from starlette.requests import Request
+from starlette.responses import Response
+
+from webapp import closures
+from webapp.db import Database
+from webapp.hours import Override, Schedule, with_overrides
+from webapp.static import accepts_gzip
+
+# The marker rendered in place of the form token in cached pages (never sent to anyone).
+TOKEN_MARK = "0-form-token-placeholder-0"  # noqa: S105 (a marker, not a secret)
+# Closures made by another process (the CLI) are noticed within this many seconds.
+RECHECK_SECONDS = 1.0
+LOOKBACK = timedelta(days=32)
+MAX_ENTRIES = 256
+
+
+class ClosureCache:
+    """The dated closures, re-read at most once a second and at once after a change here."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self.version = 0
+        self._items: tuple[Override, ...] = ()
+        self._first_day: date | None = None
+        self._checked = 0.0
+        self._commits = -1
+        self._schedules: dict[tuple[int, date, int], Schedule] = {}
+
+    async def overrides(self, today: date) -> tuple[Override, ...]:
+        """Closures from LOOKBACK before today on."""
+        first_day = today - LOOKBACK
+        # Re-read after any commit of this process, and every second for other processes.
+        stale = time.monotonic() - self._checked > RECHECK_SECONDS
+        if stale or self._commits != self.db.commits or self._first_day != first_day:
+            self._commits = self.db.commits
+            items = tuple(await closures.list_from(self.db, first_day))
+            self._checked = time.monotonic()
+            if items != self._items or first_day != self._first_day:
+                self._items, self._first_day = items, first_day
+                self.version += 1
+                self._schedules.clear()
+        return self._items
+
+    async def schedule(self, base: Schedule, today: date, back: timedelta) -> Schedule:
+        """The weekly schedule with closures from `back` before today (built once per change)."""
+        items = await self.overrides(today)
+        first = today - back
+        key = (self.version, first, id(base))
+        found = self._schedules.get(key)
+        if found is None:
+            found = with_overrides(base, [o for o in items if o.day >= first])
+            self._schedules[key] = found
+        return found
+
+
+class ArticleVersion:
+    """A fingerprint of the articles folder, taken at most once a second."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self._value: tuple = ()
+        self._checked = 0.0
+
+    def current(self) -> tuple:
+        """(name, mtime_ns, size) of every article file."""
+        if time.monotonic() - self._checked > RECHECK_SECONDS:
+            try:
+                self._value = tuple(
+                    sorted((e.name, e.stat().st_mtime_ns, e.stat().st_size)
+                           for e in os.scandir(self.directory) if e.name.endswith(".md"))
+                )  # fmt: skip
+            except OSError:
+                self._value = ()
+            self._checked = time.monotonic()
+        return self._value
+
+
+@dataclass
+class Entry:
+    """One rendered page: its bytes around the token, and the gzip of the part before it."""
+
+    status: int
+    headers: dict[str, str]
+    rendered_at: datetime
+    valid_until: datetime
+    validator: Hashable
+    before: bytes
+    after: bytes | None  # None: the page has no token
+    etag: str = ""
+    gzip_head: bytes = b""
+    gzip_state: object = None
+    gzip_whole: bytes | None = None
+    hits: int = field(default=0)
+
+
+def _gzip_parts(before: bytes) -> tuple[bytes, object]:
+    compressor = zlib.compressobj(6, zlib.DEFLATED, 31)
+    return compressor.compress(before), compressor
+
+
+def make_entry(
+    response: Response, rendered_at: datetime, valid_until: datetime, validator: Hashable
+) -> Entry:
+    """Split a freshly rendered page at the token marker and prepare its gzip."""
+    body = bytes(response.body)
+    headers = {
+        k: v
+        for k, v in response.headers.items()
+        if k not in ("content-length", "set-cookie", "content-encoding")
+    }
+    marker = TOKEN_MARK.encode()
+    if marker in body:
+        before, _, after = body.partition(marker)
+        if marker in after:
+            raise ValueError("a cached page may carry one form token only")
+        head, state = _gzip_parts(before)
+        return Entry(response.status_code, headers, rendered_at, valid_until, validator, before,
+                     after,
+                     gzip_head=head, gzip_state=state)  # fmt: skip
+    etag = '"' + hashlib.sha256(body).hexdigest()[:20] + '"'
+    return Entry(response.status_code, headers, rendered_at, valid_until, validator, body, None,
+                 etag=etag,
+                 gzip_whole=zlib.compress(body, 6, 31) if len(body) > 512 else None)  # fmt: skip
+
+
+def respond(entry: Entry, request: Request, token: Callable[[], str]) -> Response:
+    """A response from a cache entry: a fresh token spliced in, gzip if accepted."""
+    headers = dict(entry.headers)
+    headers["vary"] = ", ".join(filter(None, [headers.get("vary"), "Accept-Encoding"]))
+    gzip_ok = accepts_gzip(Headers(scope=request.scope))
+    if entry.after is None:
+        headers["etag"] = entry.etag
+        if entry.etag in request.headers.get("if-none-match", ""):
+            return Response(status_code=304, headers=_keep_for_304(headers))
+        if gzip_ok and entry.gzip_whole is not None:
+            headers["content-encoding"] = "gzip"
+            return Response(entry.gzip_whole, entry.status, headers)
+        return Response(entry.before, entry.status, headers)
+    tail = token().encode() + entry.after
+    if gzip_ok:
+        compressor = entry.gzip_state.copy()  # type: ignore[attr-defined]
+        body = entry.gzip_head + compressor.compress(tail) + compressor.flush()
+        headers["content-encoding"] = "gzip"
+        return Response(body, entry.status, headers)
+    return Response(entry.before + tail, entry.status, headers)
+
+
+def _keep_for_304(headers: dict[str, str]) -> dict[str, str]:
+    return {k: v for k, v in headers.items() if k in ("etag", "cache-control", "vary")}
+
+
+class PageCache:
+    """Entries by key; each is used until its instant, closures or articles change."""
+
+    def __init__(self) -> None:
+        self.entries: dict[Hashable, Entry] = {}
+
+    async def page(
+        self,
+        request: Request,
+        key: Hashable,
+        now: datetime,
+        validator: Hashable,
+        build: Callable[[], Awaitable[Response]],
+        token: Callable[[], str],
+    ) -> Response:
+        """The cached page for key, rendering it (once) when missing or stale."""
+        entry = self.entries.get(key)
+        # (A clock set back, say by NTP, must not bring back a page from the future.)
+        fresh = entry is not None and entry.rendered_at <= now < entry.valid_until
+        if entry is None or not fresh or entry.validator != validator:
+            response = await build()
+            if response.status_code != 200:
+                self.entries.pop(key, None)
+                return response
+            until = getattr(request.state, "cache_until", None) or now
+            entry = make_entry(response, now, until, validator)
+            if until > now:  # otherwise used for this response only
+                if len(self.entries) >= MAX_ENTRIES:
+                    self.entries.clear()
+                self.entries[key] = entry
+        entry.hits += 1
+        return respond(entry, request, token)
