@@ -62,34 +62,61 @@ class Filter:
         return {k: str(v) for k, v in values.items() if v and not (k == "page" and v in (1, "1"))}
 
 
+MIN_SEARCH = 3  # the trigram index needs three characters
+COUNT_CAP = 1000  # past this, "1,000+" (an exact count would read every match)
+
+
+def fts_query(q: str) -> str | None:
+    """The full-text query for a search: name or email contain it, or the phone its digits."""
+    if len(q) < MIN_SEARCH:
+        return None
+    quoted = '"' + q.replace('"', '""') + '"'
+    parts = [f"{{full_name email}} : {quoted}"]
+    digits = re.sub(r"\D", "", q)
+    if len(digits) >= MIN_SEARCH:
+        parts.append(f'phone : "{digits}"')
+    return " OR ".join(parts)
+
+
 def _where(filter_: Filter) -> tuple[str, list[object]]:
-    clauses, params = [], []
+    clauses: list[str] = []
+    params: list[object] = []
     if filter_.status:
         clauses.append("status = ?")
         params.append(filter_.status)
-    if filter_.q:
-        digits = re.sub(r"\D", "", filter_.q)
+    query = fts_query(filter_.q)
+    if query is not None:
+        clauses.append(
+            "id IN (SELECT rowid FROM consultations_fts WHERE consultations_fts MATCH ?)"
+        )
+        params.append(query)
+    elif filter_.q:
+        # One or two characters: too short for the index, so a plain (slower) scan.
         like = "%" + filter_.q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        alternatives = ["full_name LIKE ? ESCAPE '\\'", "email LIKE ? ESCAPE '\\'"]
-        params.extend([like, like])
-        if len(digits) >= 3:
-            alternatives.append("phone LIKE ?")
-            params.append(f"%{digits}%")
-        clauses.append("(" + " OR ".join(alternatives) + ")")
+        clauses.append("(full_name LIKE ? ESCAPE '\\' OR email LIKE ? ESCAPE '\\')")
+        params += [like, like]
     return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
 
 
 async def search(db: Database, filter_: Filter) -> tuple[list[dict], int]:
-    """One page of requests, newest first, and the number matching in all."""
+    """One page of requests, newest first, and how many match (capped at COUNT_CAP + 1)."""
     where, params = _where(filter_)
-    total_row = await db.fetchone(f"SELECT count(*) FROM consultations{where}", params)  # noqa: S608
+    if filter_.q:
+        total_row = await db.fetchone(
+            f"SELECT count(*) FROM (SELECT 1 FROM consultations{where} LIMIT ?)",  # noqa: S608
+            [*params, COUNT_CAP + 1],
+        )
+        total = int(total_row[0]) if total_row else 0
+    else:
+        counted = await counts(db)
+        total = counted[filter_.status] if filter_.status else sum(counted.values())
     offset = (filter_.page - 1) * PER_PAGE
     rows = await db.fetchall(
         f"SELECT {COLUMNS} FROM consultations{where}"  # noqa: S608 (fixed fragments only)
-        " ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?",
+        " ORDER BY id DESC LIMIT ? OFFSET ?",
         [*params, PER_PAGE, offset],
     )
-    return [dict(row) for row in rows], int(total_row[0]) if total_row else 0
+    return [dict(row) for row in rows], total
 
 
 async def export_rows(db: Database, filter_: Filter, limit: int = 100_000) -> list[dict]:
@@ -97,22 +124,22 @@ async def export_rows(db: Database, filter_: Filter, limit: int = 100_000) -> li
     where, params = _where(filter_)
     rows = await db.fetchall(
         f"SELECT {COLUMNS} FROM consultations{where}"  # noqa: S608 (fixed fragments only)
-        " ORDER BY created_at DESC, id DESC LIMIT ?",
+        " ORDER BY id DESC LIMIT ?",
         [*params, limit],
     )
     return [dict(row) for row in rows]
 
 
 async def counts(db: Database) -> dict[str, int]:
-    """How many requests are in each status."""
-    rows = await db.fetchall("SELECT status, count(*) FROM consultations GROUP BY status")
+    """How many requests are in each status (kept by triggers, so no counting here)."""
+    rows = await db.fetchall("SELECT status, n FROM consultation_counts")
     found = {row[0]: row[1] for row in rows}
     return {status: found.get(status, 0) for status in STATUSES}
 
 
 async def count_new(db: Database) -> int:
     """Requests nobody has contacted yet."""
-    row = await db.fetchone("SELECT count(*) FROM consultations WHERE status = 'new'")
+    row = await db.fetchone("SELECT n FROM consultation_counts WHERE status = 'new'")
     return int(row[0]) if row else 0
 
 

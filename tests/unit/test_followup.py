@@ -16,6 +16,7 @@ from webapp.followup import (
     Filter,
     _where,
     csv_safe,
+    fts_query,
     note_problem,
 )
 from webapp.views.staff import age_text
@@ -77,27 +78,34 @@ def test_filter_query(filter_, changes, expected):
 
 
 @pytest.mark.parametrize(
-    ("q", "sql_has_phone", "like"),
+    ("q", "expected"),
     [
-        ("ann", False, "%ann%"),
-        ("50%_off\\", False, "%50\\%\\_off\\\\%"),
-        ("555-0123", True, "%555-0123%"),
-        ("12", False, "%12%"),
+        ("ann", '{full_name email} : "ann"'),
+        ('say "hi"', '{full_name email} : "say ""hi"""'),
+        ("555-0123", '{full_name email} : "555-0123" OR phone : "5550123"'),
+        ("(518) 555", '{full_name email} : "(518) 555" OR phone : "518555"'),
+        ("12", None),
     ],
 )
-def test_search_escapes_wildcards_and_uses_phone_digits(q, sql_has_phone, like):
+def test_fts_query_quotes_text_and_searches_phone_digits(q, expected):
+    assert fts_query(q) == expected
+
+
+@pytest.mark.parametrize(
+    ("q", "like"),
+    [("an", "%an%"), ("%_", "%\\%\\_%"), ("\\", "%\\\\%")],
+)
+def test_short_searches_scan_with_escaped_wildcards(q, like):
     where, params = _where(Filter(q=q))
-    assert ("phone LIKE" in where) is sql_has_phone
-    assert params[0] == like
-    if sql_has_phone:
-        assert params[-1] == "%5550123%"
-    assert q not in where  # values are bound, never pasted into SQL
+    assert "LIKE ? ESCAPE" in where
+    assert params == [like, like]
+    assert q.strip("\\") == "" or q not in where  # values are bound, never pasted into SQL
 
 
 def test_status_and_search_are_both_applied():
     where, params = _where(Filter("new", "ann", 1))
-    assert where.startswith(" WHERE status = ? AND (")
-    assert params[0] == "new"
+    assert where.startswith(" WHERE status = ? AND id IN (SELECT rowid FROM consultations_fts")
+    assert params == ["new", '{full_name email} : "ann"']
 
 
 def test_per_page():

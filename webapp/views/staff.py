@@ -73,11 +73,15 @@ async def _list_context(request: Request) -> dict[str, Any]:
     filter_ = Filter.parse(dict(request.query_params))
     db = request.app.state.db
     rows, total = await followup.search(db, filter_)
+    capped = total > followup.COUNT_CAP
     pages = max(1, -(-total // followup.PER_PAGE))
+    if capped:  # the exact number is unknown: offer the next page while pages are full
+        pages = filter_.page + (1 if len(rows) == followup.PER_PAGE else 0)
     return {
         "filter": filter_,
         "rows": await _decorate(request, rows),
         "total": total,
+        "capped": capped,
         "pages": pages,
         "counts": await followup.counts(db),
         "statuses": STATUSES,
