@@ -31,5 +31,29 @@ lint: $(STAMP)
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 
+## Load benchmark: the site against a bare ASGI app on the same uvicorn, driven by wrk
+## (Debian's package; installed here when running as root). See tests/perf/README.md.
+## BENCH_SECONDS (per run, default 5) and BENCH_ROUNDS (default 3) shorten or lengthen it.
+bench: $(STAMP)
+	@command -v wrk >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    apt-get install -y --no-install-recommends wrk || \
+	      { apt-get update && apt-get install -y --no-install-recommends wrk; }; \
+	  else \
+	    echo "make bench needs wrk: sudo apt-get install -y wrk"; exit 1; \
+	  fi; }
+	$(PY) tests/perf/bench.py
+
+# Lighthouse (npm, pinned: 12.x is the last line that runs on Debian's Node 20; 13 needs 22),
+# run with Debian's Chromium.
+LIGHTHOUSE_VERSION := 12.8.2
+LIGHTHOUSE := .cache/lighthouse/node_modules/.bin/lighthouse
+$(LIGHTHOUSE):
+	npm install --silent --no-audit --no-fund --prefix .cache/lighthouse lighthouse@$(LIGHTHOUSE_VERSION)
+
+## Lighthouse scores (mobile) for the home, article, clinic and consultation pages.
+lighthouse: $(STAMP) $(LIGHTHOUSE)
+	LIGHTHOUSE=$(LIGHTHOUSE) $(PY) tests/perf/lighthouse.py
+
 clean:
 	rm -rf $(VENV) .cache .pytest_cache .ruff_cache .hypothesis

@@ -14,7 +14,6 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from itsdangerous import BadSignature, Signer
 from starlette.datastructures import Secret
-from zxcvbn import zxcvbn
 
 from webapp.db import Database, utc_now_iso
 
@@ -56,6 +55,8 @@ def password_problem(password: str, email: str = "") -> str | None:
         return f"Use at least {MIN_PASSWORD} characters."
     if len(password) > MAX_PASSWORD:
         return f"Use at most {MAX_PASSWORD} characters."
+    from zxcvbn import zxcvbn  # imported here: only account changes need it (start-up time)
+
     hints = [*CLINIC_WORDS, email, email.split("@")[0]]
     # zxcvbn refuses input over 72 characters; a longer passphrase is judged by its start.
     result = zxcvbn(password[:72], user_inputs=[h for h in hints if h])
@@ -75,7 +76,7 @@ class Hasher:
             if fast
             else PasswordHasher()
         )
-        self._dummy = self._hasher.hash(secrets.token_urlsafe(16))
+        self._dummy: str | None = None  # made on first use: hashing costs ~0.1 s at start-up
 
     def hash_sync(self, password: str) -> str:
         """Hash a password (blocking; for the CLI)."""
@@ -85,6 +86,8 @@ class Hasher:
         """Check a password; an unknown account costs the same time as a known one."""
 
         def check() -> bool:
+            if stored is None and self._dummy is None:
+                self._dummy = self._hasher.hash(secrets.token_urlsafe(16))
             try:
                 return self._hasher.verify(stored or self._dummy, password) and stored is not None
             except (VerificationError, InvalidHashError):
