@@ -86,7 +86,7 @@ class Hasher:
         """Check a password; an unknown account costs the same time as a known one."""
 
         def check() -> bool:
-            if stored is None and self._dummy is None:
+            if not stored and self._dummy is None:
                 self._dummy = self._hasher.hash(secrets.token_urlsafe(16))
             try:
                 return self._hasher.verify(stored or self._dummy, password) and stored is not None

@@ -117,6 +117,8 @@ def test_verify(hasher, stored, stored_value, password, ok):
 
 def test_an_unknown_account_never_matches_even_the_dummy(hasher):
     # The dummy hash's password is random and secret; None must fail whatever is typed.
+    assert verify(hasher, None, "anything") is False
+    assert hasher._dummy is not None  # made on first use, then reused
     assert verify(hasher, None, hasher._dummy) is False
 
 
