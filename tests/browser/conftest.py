@@ -25,6 +25,7 @@ import uvicorn
 from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Page, sync_playwright
 
 from tests.conftest import ET, FakeClock, make_settings
+from webapp import pagecache
 from webapp.app import create_app
 
 CHROMIUM_CANDIDATES = ("/usr/lib/chromium/chromium", "/usr/bin/chromium")
@@ -127,15 +128,24 @@ class LiveServer:
             )
         finally:
             conn.close()
+        wait_for_other_process_changes()
 
     def clear_closures(self) -> None:
+        """Delete every closure (as the CLI would, from another connection)."""
         conn = self._connect()
         try:
             # Most tests add none: skip the write (and its fsync) then.
             if conn.execute("SELECT EXISTS (SELECT 1 FROM closures)").fetchone()[0]:
                 conn.execute("DELETE FROM closures")
+                wait_for_other_process_changes()
         finally:
             conn.close()
+
+
+def wait_for_other_process_changes() -> None:
+    """The site re-reads closures written by another process (the CLI, or this test)
+    within pagecache.RECHECK_SECONDS; staff edits made through the site show at once."""
+    time.sleep(pagecache.RECHECK_SECONDS + 0.05)
 
 
 @pytest.fixture(scope="module")
