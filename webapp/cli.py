@@ -17,9 +17,11 @@ from webapp.settings import ConfigError, Settings, from_env
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
 
+    from webapp import logs
     from webapp.app import create_app
 
     app = create_app(settings)
+    logs.install()
     config = uvicorn.Config(
         app,
         host=args.host,
