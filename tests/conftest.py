@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tempfile
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -17,6 +18,7 @@ from webapp.settings import ROOT, Settings
 
 ET = ZoneInfo("America/New_York")
 TEST_SECRET = "test-secret-key-that-is-long-enough-0123456789"
+SHM = Path("/dev/shm")
 
 
 class FakeClock:
@@ -67,8 +69,14 @@ def clock() -> FakeClock:
 
 
 @pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    return make_settings(tmp_path)
+def settings(tmp_path: Path) -> Iterator[Settings]:
+    """make_settings() with the database on memory-backed /dev/shm when there is one, else in
+    tmp_path: the app syncs every write to disk (synchronous=FULL), slow and beside the point."""
+    if not SHM.is_dir():
+        yield make_settings(tmp_path)
+        return
+    with tempfile.TemporaryDirectory(dir=SHM, prefix="webapp-tests-") as folder:
+        yield make_settings(Path(folder))
 
 
 @pytest.fixture

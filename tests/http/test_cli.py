@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import sqlite3
 import subprocess
 import sys
@@ -12,43 +11,17 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers import CLI_ENV_NAMES, CLI_SECRET, cli_environment, copy_data
 from webapp.cli import main
 from webapp.db import _migrations, pending_migrations
-from webapp.settings import ROOT
 
-SECRET = "cli-test-secret-key-that-is-long-enough-0123456789"
-ENV_NAMES = (
-    "DATA_DIR",
-    "DATABASE_PATH",
-    "SECRET_KEY",
-    "HTTPS_ONLY",
-    "ALLOWED_HOSTS",
-    "FORWARDED_ALLOW_IPS",
-    "BASE_URL",
-    "DEBUG",
-)
 MIGRATION_NAMES = [name for _, name, _ in _migrations()]
-
-
-def copy_data(target: Path) -> Path:
-    """A copy of the repo's data/ folder without runtime state (database, secret)."""
-    shutil.copytree(
-        ROOT / "data", target, ignore=shutil.ignore_patterns("*.db", "*.db-*", "secret_key")
-    )
-    return target
 
 
 @pytest.fixture
 def db_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A clean environment for main(): tmp data dir and database, a fixed secret."""
-    for name in ENV_NAMES:
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("DATA_DIR", str(copy_data(tmp_path / "data")))
-    path = tmp_path / "db" / "clinic.db"
-    path.parent.mkdir()
-    monkeypatch.setenv("DATABASE_PATH", str(path))
-    monkeypatch.setenv("SECRET_KEY", SECRET)
-    return path
+    return cli_environment(tmp_path, monkeypatch)
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
@@ -320,11 +293,11 @@ def test_re_adding_a_day_replaces_it(db_path: Path, capsys: pytest.CaptureFixtur
 def test_start_up_errors_in_a_real_process(
     tmp_path: Path, argv: list[str], overrides: dict[str, str], expected: str
 ) -> None:
-    env = {k: v for k, v in os.environ.items() if k not in ENV_NAMES}
+    env = {k: v for k, v in os.environ.items() if k not in CLI_ENV_NAMES}
     env.update(
         DATA_DIR=str(copy_data(tmp_path / "data")),
         DATABASE_PATH=str(tmp_path / "clinic.db"),
-        SECRET_KEY=SECRET,
+        SECRET_KEY=CLI_SECRET,
         PYTHONDONTWRITEBYTECODE="1",
     )
     env.update(overrides)

@@ -12,67 +12,22 @@ import pytest
 from itsdangerous import URLSafeSerializer
 
 from tests.conftest import TEST_SECRET
+from tests.helpers import (
+    HX,
+    count,
+    form,
+    new_token,
+    reference_in,
+    rows,
+    token_in,
+    words,
+)
 from webapp import closures
 
-HX = {"HX-Request": "true"}
-VALID = {
-    "full_name": "Ada Lovelace",
-    "email": "Ada@Example.COM",
-    "phone": "(518) 555-0123",
-    "contact_method": "call",
-    "best_time": "afternoon",
-    "message": "I have tried two antidepressants.\r\nCan ketamine help?",
-    "consent": "yes",
-}
-TOKEN = re.compile(r'<input type="hidden" name="token" value="([^"]+)">')
-REFERENCE = re.compile(r'Your reference is <strong class="reference">(AKI-[0-9A-Z]{5})</strong>')
 REFERENCE_FORMAT = re.compile(r"^AKI-[0-9A-HJKMNP-TV-Z]{5}$")
 
 
 # --- helpers ----------------------------------------------------------------------------
-
-
-def token_in(page: str) -> str:
-    match = TOKEN.search(page)
-    assert match, "no form token in the page"
-    return match.group(1)
-
-
-def new_token(client, clock, path: str = "/consultation", wait: float = 5) -> str:
-    """Render the form like a browser, then let a person's `wait` seconds pass."""
-    page = client.get(path)
-    assert page.status_code == 200
-    token = token_in(page.text)
-    clock.advance(seconds=wait)
-    return token
-
-
-def form(token: str, **changes: str | None) -> dict[str, str]:
-    """What the browser sends: the valid values, with changes (None leaves a field out)."""
-    values = {"token": token, **VALID, "website": "", **changes}
-    return {k: v for k, v in values.items() if v is not None}
-
-
-def reference_in(page: str) -> str:
-    match = REFERENCE.search(page)
-    assert match, "no reference in the page"
-    return match.group(1)
-
-
-def words(page: str) -> str:
-    """The visible text, tags removed and whitespace collapsed, entities decoded."""
-    return htmllib.unescape(re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", page))).strip()
-
-
-def rows(settings) -> list[dict]:
-    with closing(sqlite3.connect(settings.database_path)) as conn:
-        conn.row_factory = sqlite3.Row
-        return [dict(r) for r in conn.execute("SELECT * FROM consultations ORDER BY id")]
-
-
-def count(settings) -> int:
-    with closing(sqlite3.connect(settings.database_path)) as conn:
-        return conn.execute("SELECT count(*) FROM consultations").fetchone()[0]
 
 
 def tag(page: str, element_id: str) -> str:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import html as htmllib
 import re
 import sqlite3
 from collections import Counter
@@ -19,61 +18,24 @@ from hypothesis import strategies as st
 from markupsafe import escape
 from starlette.testclient import TestClient
 
+from tests import helpers
 from tests.conftest import make_settings
+from tests.helpers import HX, count, new_token, reference_in, token_in, words
 from webapp.app import create_app
 from webapp.consultations import FORM_FIELDS, validate
 
-HX = {"HX-Request": "true"}
 FORM_TYPE = {"Content-Type": "application/x-www-form-urlencoded"}
-VALID = {
-    "full_name": "Ada Lovelace",
-    "email": "ada@example.com",
-    "phone": "(518) 555-0123",
-    "contact_method": "call",
-    "best_time": "any",
-    "message": "Hello",
-    "consent": "yes",
-}
-TOKEN = re.compile(r'<input type="hidden" name="token" value="([^"]+)">')
-REFERENCE = re.compile(r'Your reference is <strong class="reference">(AKI-[0-9A-Z]{5})</strong>')
+# A plainer valid form than test_consultation's: lowercase email, any time, a one-word message.
+VALID = {**helpers.VALID, "email": "ada@example.com", "best_time": "any", "message": "Hello"}
 LIMIT_TEXT = "We have received several requests from you in a short time"
 
 
 # --- helpers ----------------------------------------------------------------------------
 
 
-def token_in(page: str) -> str:
-    match = TOKEN.search(page)
-    assert match, "no form token in the page"
-    return match.group(1)
-
-
-def new_token(client, clock, wait: float = 5) -> str:
-    page = client.get("/consultation")
-    assert page.status_code == 200
-    clock.advance(seconds=wait)
-    return token_in(page.text)
-
-
 def form(token: str, **changes: str | None) -> dict[str, str]:
-    """What the browser sends: the valid values, with changes (None leaves a field out)."""
-    values = {"token": token, **VALID, "website": "", **changes}
-    return {k: v for k, v in values.items() if v is not None}
-
-
-def reference_in(page: str) -> str:
-    match = REFERENCE.search(page)
-    assert match, "no reference in the page"
-    return match.group(1)
-
-
-def words(page: str) -> str:
-    return htmllib.unescape(re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", page))).strip()
-
-
-def count(settings) -> int:
-    with closing(sqlite3.connect(settings.database_path)) as conn:
-        return conn.execute("SELECT count(*) FROM consultations").fetchone()[0]
+    """helpers.form() with this file's VALID values (None leaves a field out)."""
+    return helpers.form(token, **{**VALID, **changes})
 
 
 def references(settings) -> list[str]:

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 
+from tests.helpers import token_in
 from webapp.settings import ROOT
 
 
@@ -39,7 +39,7 @@ def test_pages_are_valid_html(client, clock, tmp_path):
         "staff-login": client.get("/staff/login"),
     }
     page = pages["consultation"].text
-    token = re.search(r'name="token" value="([^"]+)"', page).group(1)
+    token = token_in(page)
     clock.advance(seconds=5)
     pages["form-errors"] = client.post("/consultation", data={"token": token, "email": "x"})
     done = client.post(

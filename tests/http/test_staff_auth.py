@@ -6,10 +6,7 @@ import hashlib
 import logging
 import re
 import secrets
-import shutil
 import sqlite3
-import tempfile
-from collections.abc import Iterator
 from contextlib import closing
 from pathlib import Path
 from urllib.parse import urlencode
@@ -22,94 +19,38 @@ from starlette.testclient import TestClient
 
 import webapp.auth
 from tests.conftest import TEST_SECRET, make_settings
+from tests.helpers import (
+    COOKIE,
+    CSRF_FIELD,
+    EMAIL,
+    NEXT_FIELD,
+    PASSWORD,
+    TOKEN_FIELD,
+    add_request,
+    add_staff,
+    audit,
+    copy_data,
+    db_path,
+    is_signed_in,
+    login,
+    login_form,
+    query,
+    with_cookie,
+)
 from webapp import cli
 from webapp.app import create_app
 from webapp.db import utc_now_iso
-from webapp.settings import ROOT, Settings
 from webapp.views.staff_auth import LOGIN_ERROR
 
-EMAIL = "nurse@example.org"
-PASSWORD = "violet-harbor-teapot-42"
 OTHER_EMAIL = "doctor@example.org"
 OTHER_PASSWORD = "granite-meadow-lantern-77"
-COOKIE = "aki_staff"
 OLD_KEY = "old-secret-key-that-is-long-enough-0123456789"
 NEW_KEY = "new-secret-key-that-is-long-enough-9876543210"
-CSRF_FIELD = re.compile(r'name="csrf" value="([^"]+)"')
-TOKEN_FIELD = re.compile(r'name="token" value="([^"]+)"')
-NEXT_FIELD = re.compile(r'name="next" value="([^"]*)"')
 ERROR_BOX = re.compile(r'<div class="error-summary"[^>]*><p>(.*?)</p></div>', re.S)
-SHM = Path("/dev/shm")
 SAMPLE_PARAMS = {"consultation_id": "1", "day": "2026-12-25"}
 
 
 # --- helpers and fixtures ----------------------------------------------------------------------
-
-
-def add_staff(client: TestClient, email: str = EMAIL, password: str = PASSWORD) -> int:
-    """An account, created the way the CLI does (fast Argon2 parameters in tests)."""
-    state = client.app.state
-    return client.portal.call(
-        webapp.auth.create_staff, state.db, email, state.hasher.hash_sync(password), state.clock()
-    )
-
-
-def add_request(client: TestClient, name: str = "Ann Example") -> int:
-    """One consultation request, stored straight into the database."""
-    now = utc_now_iso(client.app.state.clock())
-    with closing(sqlite3.connect(db_path(client))) as conn, conn:
-        cursor = conn.execute(
-            "INSERT INTO consultations (reference, token_id, full_name, email, phone,"
-            " contact_method, best_time, message, status, consent_at, created_at, updated_at)"
-            " VALUES (?, ?, ?, 'ann@example.org', '+15185550123', 'call', 'any', '', 'new',"
-            " ?, ?, ?)",
-            ("AKI-" + secrets.token_hex(3).upper(), secrets.token_hex(8), name, now, now, now),
-        )
-        return int(cursor.lastrowid)
-
-
-def db_path(client: TestClient) -> Path:
-    return client.app.state.settings.database_path
-
-
-def query(client: TestClient, sql: str, params: tuple = ()) -> list[sqlite3.Row]:
-    with closing(sqlite3.connect(db_path(client))) as conn:
-        conn.row_factory = sqlite3.Row
-        return conn.execute(sql, params).fetchall()
-
-
-def audit(client: TestClient, action: str | None = None) -> list[dict]:
-    rows = query(client, "SELECT * FROM audit_log ORDER BY id")
-    return [dict(r) for r in rows if action is None or r["action"] == action]
-
-
-def login_form(client: TestClient, next_: str | None = None, **headers: str) -> dict[str, str]:
-    """The hidden fields of a freshly loaded sign-in form."""
-    url = "/staff/login" + (f"?{urlencode({'next': next_})}" if next_ is not None else "")
-    page = client.get(url, headers=headers)
-    assert page.status_code == 200, page.text
-    return {
-        "token": TOKEN_FIELD.search(page.text).group(1),
-        "next": NEXT_FIELD.search(page.text).group(1).replace("&amp;", "&"),
-    }
-
-
-def login(
-    client: TestClient,
-    email: str = EMAIL,
-    password: str = PASSWORD,
-    *,
-    next_: str | None = None,
-    headers: dict[str, str] | None = None,
-):
-    """Sign in through the real form (GET the page, POST it back); the raw response."""
-    form = login_form(client, next_)
-    return client.post(
-        "/staff/login",
-        data={**form, "email": email, "password": password},
-        headers=headers or {},
-        follow_redirects=False,
-    )
 
 
 def login_cookie(client: TestClient, email: str = EMAIL, password: str = PASSWORD) -> str:
@@ -119,17 +60,6 @@ def login_cookie(client: TestClient, email: str = EMAIL, password: str = PASSWOR
     value = response.cookies[COOKIE]
     client.cookies.clear()
     return value
-
-
-def with_cookie(value: str, name: str = COOKIE, **extra: str) -> dict[str, str]:
-    return {"cookie": f"{name}={value}", **extra}
-
-
-def is_signed_in(client: TestClient, cookie: str) -> bool:
-    """True when the cookie opens the dashboard; False when it is sent to sign in."""
-    response = client.get("/staff", headers=with_cookie(cookie), follow_redirects=False)
-    assert response.status_code in (200, 303), response.status_code
-    return response.status_code == 200
 
 
 def csrf_for(client: TestClient, cookie: str | None = None) -> str:
@@ -150,11 +80,7 @@ def login_url(next_: str) -> str:
 
 def data_copy(tmp_path: Path) -> Path:
     target = tmp_path / "data-copy"
-    if not target.exists():
-        shutil.copytree(
-            ROOT / "data", target, ignore=shutil.ignore_patterns("*.db", "*.db-*", "secret_key")
-        )
-    return target
+    return target if target.exists() else copy_data(target)
 
 
 def run_cli(monkeypatch, client: TestClient, tmp_path: Path, *argv: str) -> int:
@@ -163,17 +89,6 @@ def run_cli(monkeypatch, client: TestClient, tmp_path: Path, *argv: str) -> int:
     monkeypatch.setenv("DATABASE_PATH", str(db_path(client)))
     monkeypatch.setenv("SECRET_KEY", TEST_SECRET)
     return cli.main(list(argv))
-
-
-@pytest.fixture
-def settings(tmp_path: Path) -> Iterator[Settings]:
-    """conftest's settings, with the database on memory-backed /dev/shm when there is one:
-    the app syncs every write to disk (synchronous=FULL), which is slow and beside the point."""
-    if not SHM.is_dir():
-        yield make_settings(tmp_path)
-        return
-    with tempfile.TemporaryDirectory(dir=SHM, prefix="staff-tests-") as folder:
-        yield make_settings(Path(folder))
 
 
 @pytest.fixture
@@ -825,7 +740,7 @@ def test_a_blank_email_is_audited_as_blank(client):
 
 
 def _post_targets(client) -> dict[str, tuple[str, dict[str, str]]]:
-    request_id = add_request(client)
+    request_id = add_request(client, email="ann@example.org", phone="+15185550123")
     return {
         "status": (f"/staff/requests/{request_id}/status", {"status": "contacted"}),
         "note": (f"/staff/requests/{request_id}/notes", {"note": "Called, left a message."}),

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import io
-import re
-import shutil
 import sqlite3
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
@@ -15,43 +13,18 @@ from starlette.testclient import TestClient
 
 import webapp.auth
 from tests.conftest import make_settings
+from tests.helpers import EMAIL, PASSWORD, cli_environment, is_signed_in, login
 from webapp.app import create_app
 from webapp.cli import main
-from webapp.settings import ROOT
 
-SECRET = "cli-test-secret-key-that-is-long-enough-0123456789"
-ENV_NAMES = (
-    "DATA_DIR",
-    "DATABASE_PATH",
-    "SECRET_KEY",
-    "HTTPS_ONLY",
-    "ALLOWED_HOSTS",
-    "FORWARDED_ALLOW_IPS",
-    "BASE_URL",
-    "DEBUG",
-)
-EMAIL = "nurse@example.org"
-PASSWORD = "violet-harbor-teapot-42"
 NEW_PASSWORD = "granite-meadow-lantern-77"
-TOKEN_FIELD = re.compile(r'name="token" value="([^"]+)"')
 RealHasher = webapp.auth.Hasher
 
 
 @pytest.fixture
 def db_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A clean environment for main(): a copy of data/, a tmp database, a fixed secret."""
-    for name in ENV_NAMES:
-        monkeypatch.delenv(name, raising=False)
-    data = tmp_path / "data"
-    shutil.copytree(
-        ROOT / "data", data, ignore=shutil.ignore_patterns("*.db", "*.db-*", "secret_key")
-    )
-    monkeypatch.setenv("DATA_DIR", str(data))
-    path = tmp_path / "db" / "clinic.db"
-    path.parent.mkdir()
-    monkeypatch.setenv("DATABASE_PATH", str(path))
-    monkeypatch.setenv("SECRET_KEY", SECRET)
-    return path
+    return cli_environment(tmp_path, monkeypatch)
 
 
 @pytest.fixture
@@ -85,22 +58,9 @@ def site(path: Path, tmp_path: Path, clock) -> Iterator[TestClient]:
 
 
 def sign_in(client: TestClient, email: str = EMAIL, password: str = PASSWORD):
+    """Sign in afresh (the jar emptied first); the raw response."""
     client.cookies.clear()
-    token = TOKEN_FIELD.search(client.get("/staff/login").text).group(1)
-    return client.post(
-        "/staff/login",
-        data={"token": token, "email": email, "password": password},
-        follow_redirects=False,
-    )
-
-
-def is_signed_in(client: TestClient, cookie: str) -> bool:
-    """True when this cookie alone opens the dashboard (no redirects: the jar may hold another)."""
-    response = client.get(
-        "/staff", headers={"cookie": f"aki_staff={cookie}"}, follow_redirects=False
-    )
-    assert response.status_code in (200, 303)
-    return response.status_code == 200
+    return login(client, email, password)
 
 
 # --- create-staff ------------------------------------------------------------------------------

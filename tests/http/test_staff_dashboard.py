@@ -6,28 +6,27 @@ import csv
 import io
 import json
 import re
-import secrets
 import sqlite3
-import tempfile
-from collections.abc import Iterator
 from contextlib import closing
 from datetime import datetime, timedelta
-from pathlib import Path
 from urllib.parse import urlencode
 
 import pytest
 from starlette.testclient import TestClient
 
-import webapp.auth
-from tests.conftest import ET, make_settings
-from webapp.db import utc_now_iso
-from webapp.settings import Settings
+from tests.conftest import ET
+from tests.helpers import (
+    CSRF_FIELD,
+    EMAIL,
+    HX,
+    add_request,
+    add_staff,
+    audit,
+    db_path,
+    login,
+    query,
+)
 
-EMAIL = "nurse@example.org"
-PASSWORD = "violet-harbor-teapot-42"
-SHM = Path("/dev/shm")
-CSRF_FIELD = re.compile(r'name="csrf" value="([^"]+)"')
-TOKEN_FIELD = re.compile(r'name="token" value="([^"]+)"')
 ROW = re.compile(r'<th scope="row"><a href="/staff/requests/(\d+)">([^<]*)</a>')
 FLAG = "No contact after 1 business day"
 CSV_HEADER = [
@@ -47,35 +46,14 @@ CSV_HEADER = [
 
 
 @pytest.fixture
-def settings(tmp_path: Path) -> Iterator[Settings]:
-    """conftest's settings, with the database on memory-backed /dev/shm when there is one:
-    the app syncs every write to disk (synchronous=FULL), which is slow and beside the point."""
-    if not SHM.is_dir():
-        yield make_settings(tmp_path)
-        return
-    with tempfile.TemporaryDirectory(dir=SHM, prefix="staff-tests-") as folder:
-        yield make_settings(Path(folder))
-
-
-@pytest.fixture
 def staff(client) -> int:
-    state = client.app.state
-    return client.portal.call(
-        webapp.auth.create_staff, state.db, EMAIL, state.hasher.hash_sync(PASSWORD), state.clock()
-    )
+    return add_staff(client)
 
 
 def sign_in(client: TestClient) -> TestClient:
     """Sign in through the real sign-in form; the cookie lands in the client's jar."""
     client.cookies.clear()
-    page = client.get("/staff/login")
-    token = TOKEN_FIELD.search(page.text).group(1)
-    response = client.post(
-        "/staff/login",
-        data={"token": token, "next": "/staff", "email": EMAIL, "password": PASSWORD},
-        follow_redirects=False,
-    )
-    assert response.status_code == 303
+    assert login(client).status_code == 303
     return client
 
 
@@ -89,55 +67,9 @@ def csrf(staff_client) -> str:
     return CSRF_FIELD.search(staff_client.get("/staff").text).group(1)
 
 
-def db_path(client: TestClient) -> Path:
-    return client.app.state.settings.database_path
-
-
-def query(client: TestClient, sql: str, params: tuple = ()) -> list[sqlite3.Row]:
-    with closing(sqlite3.connect(db_path(client))) as conn:
-        conn.row_factory = sqlite3.Row
-        return conn.execute(sql, params).fetchall()
-
-
 def execute(client: TestClient, sql: str, params: tuple = ()) -> None:
     with closing(sqlite3.connect(db_path(client))) as conn, conn:
         conn.execute(sql, params)
-
-
-def audit(client: TestClient, action: str | None = None) -> list[dict]:
-    rows = [dict(r) for r in query(client, "SELECT * FROM audit_log ORDER BY id")]
-    return [r for r in rows if action is None or r["action"] == action]
-
-
-def add_request(
-    client: TestClient,
-    name: str = "Ann Example",
-    *,
-    email: str = "",
-    phone: str = "",
-    method: str | None = None,
-    best_time: str = "any",
-    message: str = "",
-    status: str = "new",
-    created: datetime | None = None,
-    ago: timedelta = timedelta(0),
-) -> int:
-    """A consultation request inserted straight into the database; returns its id."""
-    if not email and not phone:
-        email = f"{secrets.token_hex(3)}@example.org"
-    method = method or ("call" if phone else "email")
-    stamp = utc_now_iso(created or client.app.state.clock() - ago)
-    with closing(sqlite3.connect(db_path(client))) as conn, conn:
-        cursor = conn.execute(
-            "INSERT INTO consultations (reference, token_id, full_name, email, phone,"
-            " contact_method, best_time, message, status, consent_at, created_at, updated_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                "AKI-" + secrets.token_hex(3).upper(), secrets.token_hex(8), name, email, phone,
-                method, best_time, message, status, stamp, stamp, stamp,
-            ),
-        )  # fmt: skip
-        return int(cursor.lastrowid)
 
 
 def detail_page(client: TestClient, request_id: int) -> str:
@@ -154,7 +86,7 @@ def names(html: str) -> list[str]:
 
 
 def htmx(**extra: str) -> dict[str, str]:
-    return {"HX-Request": "true", **extra}
+    return {**HX, **extra}
 
 
 def post(client: TestClient, url: str, csrf: str, htmx_request: bool = False, **fields: str):
