@@ -20,7 +20,7 @@ from webapp.auth import LOGIN_FAILURES, LOGIN_WINDOW, Hasher, Sessions
 from webapp.clinic import load_clinic
 from webapp.content import ArticleStore
 from webapp.db import Database, migrate
-from webapp.pagecache import ArticleVersion, ClosureCache, PageCache
+from webapp.pagecache import ArticleVersion, ClosureCache, PageCache, ResponseMemo
 from webapp.ratelimit import SlidingWindow
 from webapp.security import BodyLimitMiddleware, FormTokens, SecurityMiddleware
 from webapp.settings import Settings
@@ -44,9 +44,22 @@ class ClinicApp(Starlette):
         return SecurityMiddleware(super().build_middleware_stack(), self.state.settings)
 
 
-@jinja2.pass_context
-def _url_path(context: dict, name: str, /, **params: object) -> str:
-    return str(context["request"].app.url_path_for(name, **params))
+def _url_path_function() -> Callable[..., str]:
+    """`url_for` for templates: root-relative paths, each looked up once (routes are fixed,
+    and a dashboard page asks for dozens)."""
+    known: dict[tuple, str] = {}
+
+    @jinja2.pass_context
+    def url_path(context: dict, name: str, /, **params: object) -> str:
+        key = (name, *sorted(params.items()))
+        found = known.get(key)
+        if found is None:
+            found = str(context["request"].app.url_path_for(name, **params))
+            if len(known) < 10_000:
+                known[key] = found
+        return found
+
+    return url_path
 
 
 def make_templates(settings: Settings, static: StaticAssets) -> Jinja2Templates:
@@ -61,7 +74,7 @@ def make_templates(settings: Settings, static: StaticAssets) -> Jinja2Templates:
     )
     env.globals["static_url"] = static.url_path
     # Root-relative links: the page works behind any host name or proxy.
-    env.globals["url_for"] = _url_path
+    env.globals["url_for"] = _url_path_function()
     return Jinja2Templates(env=env)
 
 
@@ -102,6 +115,7 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> Starlette:
     app.state.article_version = ArticleVersion(settings.articles_dir)
     app.state.closure_cache = ClosureCache(db)
     app.state.page_cache = PageCache()
+    app.state.dashboard_memo = ResponseMemo()
     app.state.templates = make_templates(settings, static)
     app.state.templates.env.globals["clinic"] = app.state.clinic
     app.state.form_tokens = FormTokens(

@@ -77,6 +77,9 @@ class Hasher:
             else PasswordHasher()
         )
         self._dummy: str | None = None  # made on first use: hashing costs ~0.1 s at start-up
+        # Each Argon2id check takes 64 MiB and a core: two at a time keeps a burst of
+        # sign-ins from exhausting memory.
+        self._limiter = anyio.CapacityLimiter(2)
 
     def hash_sync(self, password: str) -> str:
         """Hash a password (blocking; for the CLI)."""
@@ -93,7 +96,7 @@ class Hasher:
             except (VerificationError, InvalidHashError):
                 return False
 
-        return await anyio.to_thread.run_sync(check)
+        return await anyio.to_thread.run_sync(check, limiter=self._limiter)
 
     def needs_rehash(self, stored: str) -> bool:
         """True when the hash uses older parameters than the current ones."""

@@ -173,6 +173,11 @@ class Database:
                 raise
             return result
 
+    async def data_version(self) -> int:
+        """A number that changes whenever any connection, in any process, commits a change."""
+        row = await self.fetchone("PRAGMA data_version")
+        return int(row[0]) if row else 0
+
     async def check(self) -> bool:
         """True when the database answers a trivial query (the health check)."""
         row = await self.fetchone("SELECT count(*) FROM schema_migrations")

@@ -201,3 +201,31 @@ class PageCache:
                 self.entries[key] = entry
         entry.hits += 1
         return respond(entry, request, token)
+
+
+class ResponseMemo:
+    """Small memo of whole responses for one signed-in person's repeated views.
+
+    The caller's key must include the session, and its validator everything the page
+    shows (the database's commit count, the minute for "5 min ago").
+    """
+
+    def __init__(self, size: int = 64) -> None:
+        self.size = size
+        self._items: dict[Hashable, tuple[Hashable, bytes, int, dict[str, str]]] = {}
+
+    def get(self, key: Hashable, validator: Hashable) -> Response | None:
+        """The remembered response, if it is still valid."""
+        found = self._items.get(key)
+        if found is None or found[0] != validator:
+            return None
+        return Response(found[1], found[2], dict(found[3]))
+
+    def put(self, key: Hashable, validator: Hashable, response: Response) -> None:
+        """Remember a 200 response."""
+        if response.status_code != 200:
+            return
+        if len(self._items) >= self.size:
+            self._items.clear()
+        headers = {k: v for k, v in response.headers.items() if k != "content-length"}
+        self._items[key] = (validator, bytes(response.body), response.status_code, headers)

@@ -91,15 +91,28 @@ async def _list_context(request: Request) -> dict[str, Any]:
 @require_staff
 async def dashboard(request: Request) -> Response:
     """Requests newest first, filtered and searched; htmx swaps just the list."""
+    state = request.app.state
+    partial = is_htmx(request) and request.headers.get("hx-request-type") != "full"
+    # The same person reloading or paging back sees the same page until anything is
+    # written (by any process) or the minute, and so "5 min ago", turns.
+    key = (request.scope["staff_session"].id_hash, request.url.query, partial)
+    minute = state.clock().replace(second=0, microsecond=0)
+    validator = (await state.db.data_version(), minute)
+    remembered = state.dashboard_memo.get(key, validator)
+    if remembered is not None:
+        return remembered
     context = await _list_context(request)
     headers = {"Vary": "HX-Request"}
-    if is_htmx(request) and request.headers.get("hx-request-type") != "full":
-        return request.app.state.templates.TemplateResponse(
+    if partial:
+        response = state.templates.TemplateResponse(
             request, "staff/_request_list.html", context, headers=headers
         )
-    context["new_count"] = context["counts"]["new"]
-    return await render(request, "staff/dashboard.html", {**context, "robots": "noindex"},
-                        headers=headers)  # fmt: skip
+    else:
+        context["new_count"] = context["counts"]["new"]
+        response = await render(request, "staff/dashboard.html",
+                                {**context, "robots": "noindex"}, headers=headers)  # fmt: skip
+    state.dashboard_memo.put(key, validator, response)
+    return response
 
 
 @require_staff
