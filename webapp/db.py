@@ -145,14 +145,13 @@ class Database:
         return self._reader
 
     async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
-        """Run a read query and return every row."""
-        async with self.reader.execute(sql, params) as cursor:
-            return list(await cursor.fetchall())
+        """Run a read query and return every row (one trip to the database thread)."""
+        return list(await self.reader.execute_fetchall(sql, params))
 
     async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Row | None:
         """Run a read query and return its first row, if any."""
-        async with self.reader.execute(sql, params) as cursor:
-            return await cursor.fetchone()
+        rows = await self.reader.execute_fetchall(sql, params)
+        return next(iter(rows), None)
 
     async def write(self, work: Callable[[aiosqlite.Connection], Awaitable[T]]) -> T:
         """Run `work` in one short BEGIN IMMEDIATE transaction, serialised with all others."""
