@@ -135,6 +135,23 @@ def _staff(settings: Settings, args: argparse.Namespace) -> int:
     return 0 if done else 1
 
 
+def _check(settings: Settings, args: argparse.Namespace) -> int:
+    """Configuration, clinic file, articles and database: what a deploy should verify."""
+    from webapp.clinic import load_clinic
+    from webapp.content import ArticleStore
+    from webapp.db import pending_migrations
+
+    clinic = load_clinic(settings.clinic_file)
+    problems = ArticleStore(settings.articles_dir).validate_all()
+    pending = pending_migrations(settings.database_path)
+    print(f"clinic: {clinic.name}, {clinic.address_line}; {clinic.hours_summary}")
+    print(f"database: {settings.database_path}; pending migrations: {', '.join(pending) or 'none'}")
+    for problem in problems:
+        print(f"article problem: {problem}")
+    print("ok" if not problems else f"{len(problems)} problem(s)")
+    return 0 if not problems else 1
+
+
 def _purge(settings: Settings, args: argparse.Namespace) -> int:
     from webapp.app import system_clock
     from webapp.followup import purge_finished
@@ -161,6 +178,9 @@ def parser() -> argparse.ArgumentParser:
     serve.set_defaults(run=_serve)
 
     sub.add_parser("migrate", help="apply pending database migrations").set_defaults(run=_migrate)
+    sub.add_parser(
+        "check", help="check the settings, clinic file, articles and pending migrations"
+    ).set_defaults(run=_check)
 
     closure = sub.add_parser("closure", help="dated closures and special hours")
     actions = closure.add_subparsers(dest="action", required=True)

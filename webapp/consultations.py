@@ -158,17 +158,6 @@ def _parse_instant(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
-async def find_by_token(db: Database, token_id: str) -> Stored | None:
-    """The request already stored for a form token, if any (a replay or a double click)."""
-    row = await db.fetchone(
-        "SELECT reference, created_at, contact_method FROM consultations WHERE token_id = ?",
-        (token_id,),
-    )
-    if row is None:
-        return None
-    return Stored(row[0], _parse_instant(row[1]), row[2], replayed=True)
-
-
 async def store(
     db: Database,
     request: Submission,

@@ -330,3 +330,16 @@ def test_database_under_a_file_is_a_clean_error(
     code, out, err = run(capsys, "migrate")
     assert (code, out) == (2, "")
     assert assert_one_error_line(err).startswith("DATABASE_PATH")
+
+
+def test_check_reports_the_clinic_migrations_and_article_problems(tmp_path, monkeypatch, capsys):
+    cli_environment(tmp_path, monkeypatch)
+    data = tmp_path / "data"
+    assert main(["check"]) == 0
+    out = capsys.readouterr().out
+    assert "Albany Ketamine Infusions, 7 Wembley Ct., Albany, NY 12205" in out
+    assert "pending migrations: 0001_closures.sql" in out  # a new database: nothing applied
+    assert out.rstrip().endswith("ok")
+    (data / "articles" / "broken.md").write_text("no front matter\n", encoding="utf-8")
+    assert main(["check"]) == 1
+    assert "article problem: broken.md" in capsys.readouterr().out
