@@ -15,7 +15,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from itsdangerous import BadSignature, Signer
 from starlette.datastructures import Secret
 
-from webapp.db import Database, utc_now_iso
+from webapp.db import Database, parse_utc, utc_now_iso
 
 MIN_PASSWORD = 12
 MAX_PASSWORD = 256
@@ -107,10 +107,6 @@ def _hash_id(session_id: str) -> str:
     return hashlib.sha256(session_id.encode()).hexdigest()
 
 
-def _instant(text: str) -> datetime:
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))
-
-
 class Sessions:
     """Server-side sessions: the cookie carries only a random id, signed (SHA-256)."""
 
@@ -169,8 +165,8 @@ class Sessions:
             id_hash=row["id_hash"],
             staff=Staff(row["id"], row["email"], bool(row["active"])),
             csrf_token=row["csrf_token"],
-            created_at=_instant(row["created_at"]),
-            last_seen_at=_instant(row["last_seen_at"]),
+            created_at=parse_utc(row["created_at"]),
+            last_seen_at=parse_utc(row["last_seen_at"]),
         )
         if now - session.last_seen_at > IDLE_LIMIT or now - session.created_at > ABSOLUTE_LIMIT:
             await self.end(session.id_hash)

@@ -11,7 +11,7 @@ from datetime import datetime
 
 import aiosqlite
 
-from webapp.db import Database, utc_now_iso
+from webapp.db import Database, parse_utc, utc_now_iso
 
 MAX_NAME = 100
 MAX_EMAIL = 254
@@ -154,10 +154,6 @@ def new_reference() -> str:
     return "AKI-" + "".join(secrets.choice(REFERENCE_ALPHABET) for _ in range(5))
 
 
-def _parse_instant(text: str) -> datetime:
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))
-
-
 async def store(
     db: Database,
     request: Submission,
@@ -180,7 +176,7 @@ async def store(
         ) as cursor:
             row = await cursor.fetchone()
         if row is not None:
-            return Stored(row[0], _parse_instant(row[1]), row[2], replayed=True)
+            return Stored(row[0], parse_utc(row[1]), row[2], replayed=True)
         if not admit():
             raise RateLimited
         for _ in range(10):
@@ -200,7 +196,7 @@ async def store(
                 if "reference" in str(exc):
                     continue  # a one-in-millions clash: draw another reference
                 raise
-            return Stored(reference, _parse_instant(created), request.contact_method)
+            return Stored(reference, parse_utc(created), request.contact_method)
         raise RuntimeError("could not draw a unique reference")
 
     return await db.write(work)

@@ -30,6 +30,11 @@ def utc_now_iso(now: datetime | None = None) -> str:
     return now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+def parse_utc(text: str) -> datetime:
+    """A stored timestamp (utc_now_iso's text) back into an aware datetime."""
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
 def _migrations() -> list[tuple[int, str, str]]:
     """The migration files shipped in webapp/migrations, in order."""
     found = []

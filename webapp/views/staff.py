@@ -14,6 +14,7 @@ from starlette.routing import Route
 
 from webapp import audit, closures, followup
 from webapp.consultations import BEST_TIMES, CONTACT_METHODS, format_phone
+from webapp.db import parse_utc
 from webapp.followup import NEXT, STATUSES, Filter
 from webapp.hours import open_time_between, regular_day_length
 from webapp.views.common import render, schedule_now, upcoming
@@ -40,17 +41,13 @@ def age_text(created: datetime, now: datetime) -> str:
     return f"{days} day{'s' if days != 1 else ''} ago"
 
 
-def _instant(text: str) -> datetime:
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))
-
-
 async def _decorate(request: Request, rows: list[dict]) -> list[dict]:
     """Add age, overdue flag and display labels to request rows."""
     # Closures as far back as the overdue check looks, so closed days never count as open.
     now, schedule = await schedule_now(request, back=OVERDUE_SCAN)
     business_day = regular_day_length(schedule)
     for row in rows:
-        created = _instant(row["created_at"])
+        created = parse_utc(row["created_at"])
         overdue = False
         if row["status"] == "new":
             # Past one business day of open time without contact.
@@ -131,10 +128,10 @@ async def _detail_context(request: Request, consultation_id: int, **extra: Any) 
     [found] = await _decorate(request, [found])
     _, schedule = await schedule_now(request)
     for note in found["notes"]:
-        note["created_local"] = _instant(note["created_at"]).astimezone(schedule.tz)
+        note["created_local"] = parse_utc(note["created_at"]).astimezone(schedule.tz)
     history = await audit.for_request(request.app.state.db, consultation_id)
     for entry in history:
-        entry["at_local"] = _instant(entry["at"]).astimezone(schedule.tz)
+        entry["at_local"] = parse_utc(entry["at"]).astimezone(schedule.tz)
     return {
         "item": found,
         "next_statuses": [(s, STATUSES[s]) for s in NEXT[found["status"]]],
