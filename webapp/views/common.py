@@ -35,6 +35,16 @@ def cache_until(status: Status) -> datetime | None:
     return status.next_refresh - timedelta(milliseconds=POLL_MS - REFRESH_MARGIN_MS)
 
 
+def is_htmx(request: Request) -> bool:
+    """True for a request htmx sent (its answer may be a fragment)."""
+    return request.headers.get("hx-request") == "true"
+
+
+def client_key(request: Request) -> str:
+    """The client's address (uvicorn rewrites it from a trusted proxy's forwarded header)."""
+    return request.client.host if request.client else "unknown"
+
+
 def banner_context(now: datetime, status: Status, was: str | None = None) -> dict[str, Any]:
     """Template values for _open_status.html."""
     refresh_ms = POLL_MS

@@ -28,7 +28,7 @@ from webapp.consultations import (
 from webapp.hours import reply_window
 from webapp.pagecache import TOKEN_MARK
 from webapp.security import BadToken, ExpiredToken, is_cross_origin
-from webapp.views.common import cached_page, render, schedule_now
+from webapp.views.common import cached_page, client_key, is_htmx, render, schedule_now
 
 log = logging.getLogger(__name__)
 FORM_TYPE = "application/x-www-form-urlencoded"
@@ -43,11 +43,6 @@ NOTICES = {
     "rate": "We have received several requests from you in a short time. Please wait a few "
     "minutes and try again. Your details are still here.",
 }
-
-
-def is_htmx(request: Request) -> bool:
-    """True for a request htmx sent to swap a fragment (not a boosted full page)."""
-    return request.headers.get("hx-request") == "true"
 
 
 def form_context(
@@ -156,11 +151,6 @@ async def _confirmed(request: Request, stored: Stored) -> Response:
         await _done_context(request, stored),
         headers={"Vary": "HX-Request", "Cache-Control": "no-store"},
     )
-
-
-def client_key(request: Request) -> str:
-    """The client's address (uvicorn rewrites it from a trusted proxy's forwarded header)."""
-    return request.client.host if request.client else "unknown"
 
 
 async def submit_consultation(request: Request) -> Response:

@@ -8,7 +8,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, Response
 
-from webapp.views.common import render
+from webapp.views.common import is_htmx, render
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +35,7 @@ async def http_error(request: Request, exc: Exception) -> Response:
     context = {"title": title, "detail": detail, "code": code, "robots": "noindex"}
     if request.url.path.startswith("/staff"):
         exc.headers = {**(exc.headers or {}), "Cache-Control": "no-store"}
-    if request.headers.get("hx-request") == "true":
+    if is_htmx(request):
         # Never swap an error page into a fragment: the form keeps what was typed and
         # static/js/site.js says what went wrong.
         headers = {**(exc.headers or {}), "HX-Reswap": "none"}

@@ -17,15 +17,10 @@ from webapp.consultations import BEST_TIMES, CONTACT_METHODS, format_phone
 from webapp.db import parse_utc
 from webapp.followup import NEXT, STATUSES, Filter
 from webapp.hours import open_time_between, regular_day_length
-from webapp.views.common import render, schedule_now, upcoming
+from webapp.views.common import is_htmx, render, schedule_now, upcoming
 from webapp.views.staff_auth import require_staff, staff_form
 
 OVERDUE_SCAN = timedelta(days=31)
-
-
-def is_htmx(request: Request) -> bool:
-    """A swap request from htmx (not a full page load)."""
-    return request.headers.get("hx-request") == "true"
 
 
 def age_text(created: datetime, now: datetime) -> str:

@@ -15,7 +15,7 @@ from starlette.routing import Route
 from webapp import audit
 from webapp.auth import Session, csrf_matches, find_staff, replace_hash
 from webapp.security import BadToken, ExpiredToken, is_cross_origin
-from webapp.views.common import render
+from webapp.views.common import client_key, is_htmx, render
 
 log = logging.getLogger(__name__)
 Handler = Callable[[Request], Awaitable[Response]]
@@ -68,7 +68,7 @@ def require_staff(handler: Handler) -> Handler:
             target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
             if request.method != "GET":
                 target = "/staff"
-            if request.headers.get("hx-request") == "true":
+            if is_htmx(request):
                 # Come back to the page the fragment was part of, not to the fragment.
                 current = request.headers.get("hx-current-url")
                 if current:
@@ -113,11 +113,6 @@ async def check_csrf(request: Request, session: Session) -> None:
     submitted = (await staff_form(request)).get("csrf")
     if not csrf_matches(session, submitted):
         raise HTTPException(403, "This form has expired. Reload the page and try again.")
-
-
-def client_key(request: Request) -> str:
-    """The client's address (forwarded by a trusted proxy when configured)."""
-    return request.client.host if request.client else "unknown"
 
 
 async def login_page(request: Request) -> Response:
@@ -209,7 +204,7 @@ async def logout(request: Request) -> Response:
     response = RedirectResponse("/staff/login", status_code=303)
     response.delete_cookie(cookie_name(request), path="/", secure=state.settings.https_only,
                            httponly=True, samesite="lax")  # fmt: skip
-    if request.headers.get("hx-request") == "true":
+    if is_htmx(request):
         response.headers["HX-Redirect"] = "/staff/login"
     return response
 
