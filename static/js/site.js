@@ -38,3 +38,44 @@
       "your details are still here, so you can try again.");
   });
 })();
+
+// After a re-check (see _consultation_form.html), keep each field's ARIA in step with its
+// message: invalid and described by it while it shows, neither once it has cleared.
+(function () {
+  "use strict";
+
+  function sync() {
+    var boxes = document.querySelectorAll(".feedback[id^='cf-']");
+    boxes.forEach(function (box) {
+      var name = box.id.slice(3, -"-feedback".length);
+      var errorId = "cf-" + name + "-error";
+      var showing = !!document.getElementById(errorId);
+      document.querySelectorAll("[data-check-field='" + name + "']").forEach(function (control) {
+        var ids = (control.getAttribute("aria-describedby") || "").split(/\s+/).filter(function (id) {
+          return id && id !== errorId;
+        });
+        if (showing) ids.push(errorId);
+        if (ids.length) control.setAttribute("aria-describedby", ids.join(" "));
+        else control.removeAttribute("aria-describedby");
+        if (control.matches("input, textarea, select")) {
+          if (showing) control.setAttribute("aria-invalid", "true");
+          else control.removeAttribute("aria-invalid");
+        }
+      });
+      if (!showing) {
+        document.querySelectorAll(".error-summary a[href='#cf-" + name + "']").forEach(function (link) {
+          link.closest("li").remove();
+        });
+      }
+    });
+    document.querySelectorAll(".error-summary").forEach(function (summary) {
+      if (summary.querySelector("ul") && !summary.querySelector("li")) summary.hidden = true;
+    });
+  }
+
+  document.addEventListener("htmx:finally:request", function (event) {
+    if (event.target && event.target.hasAttribute && event.target.hasAttribute("data-check-field")) {
+      sync();
+    }
+  });
+})();

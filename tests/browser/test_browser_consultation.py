@@ -402,3 +402,40 @@ def test_double_click_stores_one_request_and_shows_one_confirmation(
     assert 1 <= len(posts) <= 2, posts
     tab.assert_not_reloaded()
     assert_clean(page, console)
+
+
+def test_an_error_clears_when_its_field_is_fixed(
+    page: Page, console: ConsoleLog, live: LiveServer
+) -> None:
+    tab = Tab(page, "/consultation")
+    page.locator("#cf-email").press_sequentially("ann@")
+    live.clock.advance(seconds=HUMAN_DELAY_S)
+    send(page)
+    email = page.locator("#cf-email")
+    expect(email).to_have_attribute("aria-invalid", "true")
+    expect(page.locator("#cf-email-error")).to_be_visible()
+    expect(page.locator(".error-summary li")).to_have_count(4)
+
+    email.fill("ann@example.org")
+    email.blur()  # a change: the fields that were wrong are checked again
+    expect(page.locator("#cf-email-error")).to_have_count(0)
+    expect(email).not_to_have_attribute("aria-invalid", "true")
+    expect(email).not_to_have_attribute("aria-describedby", re.compile("cf-email-error"))
+    expect(page.locator(".error-summary li")).to_have_count(3)
+    # Fields still wrong keep their messages; the typed value is untouched.
+    expect(page.locator("#cf-full_name-error")).to_be_visible()
+    expect(email).to_have_value("ann@example.org")
+    assert_no_axe_violations(page, "one error cleared")
+
+    page.locator("#cf-full_name").fill("Ann Fixwell")
+    page.locator("#cf-full_name").blur()
+    page.get_by_role("radio", name="Email").check()
+    page.locator("#cf-consent").check()
+    expect(page.locator(".field-error")).to_have_count(0)
+    expect(page.locator(".error-summary")).to_be_hidden()
+    assert rows_named(live, "Ann Fixwell") == []  # checking stores nothing
+    send(page)
+    expect(page.locator(".consultation--done")).to_be_visible()
+    assert len(rows_named(live, "Ann Fixwell")) == 1
+    tab.assert_not_reloaded()
+    assert_clean(page, console, expected=("422",))

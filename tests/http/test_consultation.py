@@ -351,8 +351,9 @@ def test_radio_group_errors_describe_the_fieldset(client, clock, settings, chang
     response = post_htmx(client, form(new_token(client, clock), **changes))
     assert response.status_code == 422
     page = response.text
-    assert f'<fieldset class="field-group field--error" aria-describedby="cf-{group}-error">' in (
-        page
+    assert (
+        f'<fieldset class="field-group field--error" aria-describedby="cf-{group}-error"'
+        f' data-check-field="{group}"' in page
     )
     assert f'<a href="#cf-{group}">' in page
     assert f'id="cf-{group}"' in page  # the link's target: the group's first radio
@@ -577,3 +578,44 @@ def test_a_bot_submission_does_not_use_up_the_token(client, clock, settings):
     clock.advance(seconds=5)
     real = post_htmx(client, form(token))
     assert reference_in(real.text) == rows(settings)[0]["reference"]
+
+
+# --- re-checking fields after a failed send ----------------------------------------------------
+
+
+def test_fields_carry_a_recheck_only_after_a_failed_send(client, clock):
+    fresh = client.get("/consultation").text
+    assert "data-check-field" not in fresh
+    token = new_token(client, clock)
+    failed = client.post("/consultation", data=form(token, full_name="", consent=None), headers=HX)
+    assert failed.status_code == 422
+    assert 'data-check-field="full_name"' in failed.text
+    assert "/consultation/check?fields=full_name,consent" in failed.text
+
+
+def test_recheck_answers_each_listed_field_out_of_band_and_stores_nothing(client, settings):
+    response = client.post(
+        "/consultation/check?fields=full_name,email,consent,bogus",
+        data={"full_name": "Ann", "email": "not-an-email", "contact_method": "email",
+              "best_time": "any"},
+        headers=HX,
+    )  # fmt: skip
+    assert response.status_code == 200
+    assert response.headers["cache-control"] == "no-store"
+    text = response.text
+    assert '<div id="cf-full_name-feedback" data-hx-swap-oob="innerHTML"></div>' in text
+    assert 'id="cf-email-error"' in text and "Enter an email address like" in text
+    assert 'id="cf-consent-error"' in text
+    assert "bogus" not in text and "cf-phone-feedback" not in text
+    assert count(settings) == 0
+
+
+def test_recheck_refuses_other_sites_and_strange_bodies(client):
+    cross = client.post("/consultation/check?fields=email", data={"email": "x"},
+                        headers={"sec-fetch-site": "cross-site"})  # fmt: skip
+    assert cross.status_code == 403
+    unknown = client.post("/consultation/check?fields=email", data={"password": "x"})
+    assert unknown.status_code == 400
+    escaped = client.post("/consultation/check?fields=full_name",
+                          data={"full_name": "<script>" + "x" * 200}, headers=HX)  # fmt: skip
+    assert "<script>x" not in escaped.text

@@ -19,6 +19,7 @@ from webapp.consultations import (
     CONTACT_METHODS,
     FORM_FIELDS,
     HONEYPOT,
+    PERSON_FIELDS,
     RateLimited,
     Stored,
     new_reference,
@@ -185,6 +186,21 @@ async def submit_consultation(request: Request) -> Response:
     return await _confirmed(request, stored)
 
 
+async def check_consultation(request: Request) -> Response:
+    """Re-check the fields that were wrong after a failed send (nothing is stored)."""
+    if is_cross_origin(request, request.app.state.settings.base_url):
+        raise HTTPException(403, "This form can only be sent from the clinic's own website.")
+    values = await read_form(request)
+    names = request.query_params.get("fields", "").split(",")
+    _, errors = validate(values)
+    return request.app.state.templates.TemplateResponse(
+        request,
+        "_consultation_feedback.html",
+        {"fields": [name for name in PERSON_FIELDS if name in names], "errors": errors},
+        headers={"Cache-Control": "no-store"},
+    )
+
+
 async def consultation_done(request: Request) -> Response:
     """The confirmation page after a no-JavaScript submission (303 target)."""
     try:
@@ -212,4 +228,5 @@ routes = [
     Route("/consultation", consultation_page, methods=["GET"], name="consultation"),
     Route("/consultation", submit_consultation, methods=["POST"], name="submit_consultation"),
     Route("/consultation/thanks", consultation_done, methods=["GET"], name="consultation_done"),
+    Route("/consultation/check", check_consultation, methods=["POST"], name="check_consultation"),
 ]
