@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import struct
 import time
 import zlib
 from collections.abc import Awaitable, Callable, Hashable
@@ -107,15 +108,35 @@ class Entry:
     before: bytes
     after: bytes | None  # None: the page has no token
     etag: str = ""
-    gzip_head: bytes = b""
-    gzip_state: object = None
+    gzip_head: bytes = b""  # gzip header + deflate(before), ended by a full flush
+    gzip_tail: bytes = b""  # deflate(after) as an independent final stream
+    crc_before: int = 0
     gzip_whole: bytes | None = None
     hits: int = field(default=0)
 
 
-def _gzip_parts(before: bytes) -> tuple[bytes, object]:
-    compressor = zlib.compressobj(6, zlib.DEFLATED, 31)
-    return compressor.compress(before), compressor
+def _gzip_parts(before: bytes, after: bytes) -> tuple[bytes, bytes]:
+    """gzip of the page around the token, each side compressed once.
+
+    A full flush ends the first part on a byte boundary with no back-references to carry
+    over, so a separately compressed token and a separately compressed rest can follow
+    it; only the trailer (CRC-32 and length of the whole page) is made per response.
+    """
+    head = zlib.compressobj(6, zlib.DEFLATED, 31)  # 31: with the gzip header
+    tail = zlib.compressobj(6, zlib.DEFLATED, -15)  # -15: raw deflate, no header
+    return (
+        head.compress(before) + head.flush(zlib.Z_FULL_FLUSH),
+        tail.compress(after) + tail.flush(),
+    )
+
+
+def _gzip_token(entry: Entry, token: bytes) -> bytes:
+    middle = zlib.compressobj(1, zlib.DEFLATED, -15)
+    packed = middle.compress(token) + middle.flush(zlib.Z_FULL_FLUSH)
+    crc = zlib.crc32(entry.after or b"", zlib.crc32(token, entry.crc_before))
+    size = len(entry.before) + len(token) + len(entry.after or b"")
+    trailer = struct.pack("<II", crc, size & 0xFFFFFFFF)
+    return entry.gzip_head + packed + entry.gzip_tail + trailer
 
 
 def make_entry(
@@ -133,10 +154,10 @@ def make_entry(
         before, _, after = body.partition(marker)
         if marker in after:
             raise ValueError("a cached page may carry one form token only")
-        head, state = _gzip_parts(before)
+        head, tail = _gzip_parts(before, after)
         return Entry(response.status_code, headers, rendered_at, valid_until, validator, before,
-                     after,
-                     gzip_head=head, gzip_state=state)  # fmt: skip
+                     after, gzip_head=head, gzip_tail=tail,
+                     crc_before=zlib.crc32(before))  # fmt: skip
     etag = '"' + hashlib.sha256(body).hexdigest()[:20] + '"'
     return Entry(response.status_code, headers, rendered_at, valid_until, validator, body, None,
                  etag=etag,
@@ -156,13 +177,11 @@ def respond(entry: Entry, request: Request, token: Callable[[], str]) -> Respons
             headers["content-encoding"] = "gzip"
             return Response(entry.gzip_whole, entry.status, headers)
         return Response(entry.before, entry.status, headers)
-    tail = token().encode() + entry.after
+    fresh = token().encode()
     if gzip_ok:
-        compressor = entry.gzip_state.copy()  # type: ignore[attr-defined]
-        body = entry.gzip_head + compressor.compress(tail) + compressor.flush()
         headers["content-encoding"] = "gzip"
-        return Response(body, entry.status, headers)
-    return Response(entry.before + tail, entry.status, headers)
+        return Response(_gzip_token(entry, fresh), entry.status, headers)
+    return Response(entry.before + fresh + entry.after, entry.status, headers)
 
 
 def _keep_for_304(headers: dict[str, str]) -> dict[str, str]:
