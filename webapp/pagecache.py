@@ -8,6 +8,7 @@ visitors ever share a token, and the gzip of everything before the token is made
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import os
 import struct
@@ -188,11 +189,33 @@ def _keep_for_304(headers: dict[str, str]) -> dict[str, str]:
     return {k: v for k, v in headers.items() if k in ("etag", "cache-control", "vary")}
 
 
+class SingleFlight:
+    """One rebuild per key at a time: when a page expires under load, the requests that
+    arrive meanwhile wait for that one rebuild instead of each making their own."""
+
+    def __init__(self) -> None:
+        self._locks: dict[Hashable, asyncio.Lock] = {}
+
+    def lock(self, key: Hashable) -> asyncio.Lock:
+        """The lock for key (the table is reset when large; a lost lock only costs time)."""
+        if len(self._locks) > 4 * MAX_ENTRIES:
+            self._locks = {k: v for k, v in self._locks.items() if v.locked()}
+        return self._locks.setdefault(key, asyncio.Lock())
+
+
 class PageCache:
     """Entries by key; each is used until its instant, closures or articles change."""
 
     def __init__(self) -> None:
         self.entries: dict[Hashable, Entry] = {}
+        self.flight = SingleFlight()
+
+    def _fresh(self, key: Hashable, now: datetime, validator: Hashable) -> Entry | None:
+        entry = self.entries.get(key)
+        # (A clock set back, say by NTP, must not bring back a page from the future.)
+        if entry and entry.rendered_at <= now < entry.valid_until and entry.validator == validator:
+            return entry
+        return None
 
     async def page(
         self,
@@ -204,20 +227,21 @@ class PageCache:
         token: Callable[[], str],
     ) -> Response:
         """The cached page for key, rendering it (once) when missing or stale."""
-        entry = self.entries.get(key)
-        # (A clock set back, say by NTP, must not bring back a page from the future.)
-        fresh = entry is not None and entry.rendered_at <= now < entry.valid_until
-        if entry is None or not fresh or entry.validator != validator:
-            response = await build()
-            if response.status_code != 200:
-                self.entries.pop(key, None)
-                return response
-            until = getattr(request.state, "cache_until", None) or now
-            entry = make_entry(response, now, until, validator)
-            if until > now:  # otherwise used for this response only
-                if len(self.entries) >= MAX_ENTRIES:
-                    self.entries.clear()
-                self.entries[key] = entry
+        entry = self._fresh(key, now, validator)
+        if entry is None:
+            async with self.flight.lock(key):
+                entry = self._fresh(key, now, validator)
+                if entry is None:
+                    response = await build()
+                    if response.status_code != 200:
+                        self.entries.pop(key, None)
+                        return response
+                    until = getattr(request.state, "cache_until", None) or now
+                    entry = make_entry(response, now, until, validator)
+                    if until > now:  # otherwise used for this response only
+                        if len(self.entries) >= MAX_ENTRIES:
+                            self.entries.clear()
+                        self.entries[key] = entry
         entry.hits += 1
         return respond(entry, request, token)
 
@@ -232,6 +256,22 @@ class ResponseMemo:
     def __init__(self, size: int = 64) -> None:
         self.size = size
         self._items: dict[Hashable, tuple[Hashable, bytes, int, dict[str, str]]] = {}
+        self.flight = SingleFlight()
+
+    async def get_or_build(
+        self, key: Hashable, validator: Hashable, build: Callable[[], Awaitable[Response]]
+    ) -> Response:
+        """The remembered response, or one built (once, however many ask at the same time)."""
+        found = self.get(key, validator)
+        if found is not None:
+            return found
+        async with self.flight.lock(key):
+            found = self.get(key, validator)
+            if found is not None:
+                return found
+            response = await build()
+            self.put(key, validator, response)
+            return response
 
     def get(self, key: Hashable, validator: Hashable) -> Response | None:
         """The remembered response, if it is still valid."""

@@ -12,6 +12,7 @@ from starlette.testclient import TestClient
 
 from tests.conftest import make_settings
 from tests.helpers import TOKEN_FIELD, token_in
+from webapp import auth as webapp_auth
 from webapp import closures, pagecache
 from webapp.app import create_app
 from webapp.settings import ROOT
@@ -157,3 +158,44 @@ def test_canonical_links_follow_the_host_when_no_base_url(client):
     assert 'href="http://testserver/clinic"' in client.get("/clinic").text
     other = client.get("http://localhost/clinic")
     assert '<link rel="canonical" href="http://localhost/clinic">' in other.text
+
+
+@pytest.mark.anyio
+async def test_concurrent_views_of_a_changed_dashboard_render_it_once(app, clock):
+    import asyncio
+
+    import httpx2
+
+    from tests.helpers import EMAIL, PASSWORD, TOKEN_FIELD
+
+    rendered = []
+    original = app.state.templates.TemplateResponse
+
+    def counting(request, name, *args, **kwargs):
+        rendered.append(name)
+        return original(request, name, *args, **kwargs)
+
+    app.state.templates.TemplateResponse = counting
+    async with app.router.lifespan_context(app):
+        state = app.state
+        await webapp_auth.create_staff(
+            state.db, EMAIL, state.hasher.hash_sync(PASSWORD), state.clock()
+        )
+        transport = httpx2.ASGITransport(app=app)
+        async with httpx2.AsyncClient(transport=transport, base_url="http://testserver") as c:
+            login = await c.get("/staff/login")
+            token = TOKEN_FIELD.search(login.text).group(1)
+            signed_in = await c.post(
+                "/staff/login", data={"token": token, "email": EMAIL, "password": PASSWORD}
+            )
+            assert signed_in.status_code in (200, 303)
+            rendered.clear()
+            pages = await asyncio.gather(*(c.get("/staff") for _ in range(20)))
+            assert {page.status_code for page in pages} == {200}
+            # Each view waits on the database; without single flight all 20 would render.
+            assert rendered.count("staff/dashboard.html") == 1
+
+
+@pytest.fixture
+def anyio_backend():
+    return "asyncio"

@@ -90,21 +90,19 @@ async def dashboard(request: Request) -> Response:
     key = (request.scope["staff_session"].id_hash, request.url.query, partial)
     minute = state.clock().replace(second=0, microsecond=0)
     validator = (await state.db.data_version(), minute)
-    remembered = state.dashboard_memo.get(key, validator)
-    if remembered is not None:
-        return remembered
-    context = await _list_context(request)
-    headers = {"Vary": "HX-Request"}
-    if partial:
-        response = state.templates.TemplateResponse(
-            request, "staff/_request_list.html", context, headers=headers
-        )
-    else:
+
+    async def build() -> Response:
+        context = await _list_context(request)
+        headers = {"Vary": "HX-Request"}
+        if partial:
+            return state.templates.TemplateResponse(
+                request, "staff/_request_list.html", context, headers=headers
+            )
         context["new_count"] = context["counts"]["new"]
-        response = await render(request, "staff/dashboard.html",
-                                {**context, "robots": "noindex"}, headers=headers)  # fmt: skip
-    state.dashboard_memo.put(key, validator, response)
-    return response
+        return await render(request, "staff/dashboard.html",
+                            {**context, "robots": "noindex"}, headers=headers)  # fmt: skip
+
+    return await state.dashboard_memo.get_or_build(key, validator, build)
 
 
 @require_staff
