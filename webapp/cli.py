@@ -152,6 +152,23 @@ def _check(settings: Settings, args: argparse.Namespace) -> int:
     return 0 if not problems else 1
 
 
+def _backup(settings: Settings, args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime
+    from pathlib import Path
+
+    from webapp.db import backup
+
+    if not settings.database_path.exists():
+        raise ValueError(f"there is no database at {settings.database_path} yet")
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    target = Path(args.to) if args.to else settings.data_dir / "backups" / f"clinic-{stamp}.db"
+    if not args.to:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    size = backup(settings.database_path, target)
+    print(f"backed up to {target} ({size:,} bytes, integrity ok)")
+    return 0
+
+
 def _purge(settings: Settings, args: argparse.Namespace) -> int:
     from webapp.app import system_clock
     from webapp.followup import purge_finished
@@ -181,6 +198,9 @@ def parser() -> argparse.ArgumentParser:
     sub.add_parser(
         "check", help="check the settings, clinic file, articles and pending migrations"
     ).set_defaults(run=_check)
+    backup = sub.add_parser("backup", help="copy the database safely while the site runs")
+    backup.add_argument("--to", help="the new file (default: data/backups/clinic-<UTC time>.db)")
+    backup.set_defaults(run=_backup)
 
     closure = sub.add_parser("closure", help="dated closures and special hours")
     actions = closure.add_subparsers(dest="action", required=True)

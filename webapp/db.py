@@ -98,6 +98,28 @@ def _statements(sql: str) -> Iterable[str]:
         raise RuntimeError(f"incomplete statement at the end of a migration: {buffer.strip()!r}")
 
 
+def backup(source: Path, target: Path) -> int:
+    """Copy the live database, consistently, with SQLite's online backup; returns bytes."""
+    if target.exists():
+        raise ValueError(f"{target} already exists; choose a new file name")
+    if not target.parent.is_dir():
+        raise ValueError(f"the folder {target.parent} does not exist")
+    src = sqlite3.connect(f"file:{source}?mode=ro", uri=True)
+    try:
+        dest = sqlite3.connect(target)
+        try:
+            src.backup(dest)  # safe while the site runs and writes
+            ok = dest.execute("PRAGMA integrity_check").fetchone()[0]
+        finally:
+            dest.close()
+    finally:
+        src.close()
+    if ok != "ok":
+        target.unlink(missing_ok=True)
+        raise ValueError(f"the copy failed its integrity check: {ok}")
+    return target.stat().st_size
+
+
 def pending_migrations(path: Path) -> list[str]:
     """Names of migrations not yet applied (for the health check and the CLI)."""
     conn = sqlite3.connect(path)

@@ -343,3 +343,22 @@ def test_check_reports_the_clinic_migrations_and_article_problems(tmp_path, monk
     (data / "articles" / "broken.md").write_text("no front matter\n", encoding="utf-8")
     assert main(["check"]) == 1
     assert "article problem: broken.md" in capsys.readouterr().out
+
+
+def test_backup_copies_the_live_database_and_refuses_to_overwrite(tmp_path, monkeypatch, capsys):
+    db = cli_environment(tmp_path, monkeypatch)
+    assert main(["backup"]) == 2  # no database yet
+    assert "no database" in capsys.readouterr().err
+    assert main(["closure", "add", "2026-12-25", "--reason", "Christmas Day"]) == 0
+    capsys.readouterr()
+    assert main(["backup"]) == 0
+    out = capsys.readouterr().out
+    [copy] = (tmp_path / "data" / "backups").glob("clinic-*.db")
+    assert str(copy) in out and "integrity ok" in out
+    with closing(sqlite3.connect(copy)) as conn:
+        assert conn.execute("SELECT reason FROM closures").fetchall() == [("Christmas Day",)]
+    target = tmp_path / "chosen.db"
+    assert main(["backup", "--to", str(target)]) == 0
+    assert main(["backup", "--to", str(target)]) == 2
+    assert "already exists" in capsys.readouterr().err
+    assert db.exists()
