@@ -218,15 +218,46 @@ def csp_violations(page: Page) -> list[str]:
     return page.evaluate("window.__cspViolations || []")
 
 
-@pytest.fixture
-def context(browser: Browser, live: LiveServer) -> Iterator[BrowserContext]:
-    """A fresh context (no cookies or cache shared between tests), JavaScript on."""
+MARKER = "window.__noReloadMarker"
+
+
+class Tab:
+    """A page opened once (with htmx ready), with proof that it was never reloaded after."""
+
+    def __init__(self, page: Page, path: str = "/") -> None:
+        self.page = page
+        self.loads = 0
+        page.on("load", self._on_load)
+        response = page.goto(path, wait_until="load")
+        assert response is not None and response.status == 200
+        page.wait_for_function("() => typeof window.htmx === 'object'")
+        page.evaluate(f"{MARKER} = 'set at load'")
+
+    def _on_load(self, _page: Page) -> None:
+        self.loads += 1
+
+    def assert_not_reloaded(self) -> None:
+        """The window marker survived and only the first load event fired."""
+        assert self.page.evaluate(f"() => {MARKER}") == "set at load", "the page was reloaded"
+        assert self.loads == 1, f"{self.loads} load events"
+
+
+@contextlib.contextmanager
+def fresh_context(browser: Browser, live: LiveServer) -> Iterator[BrowserContext]:
+    """A browser context of its own (cookies, cache), JavaScript on, CSP listener installed."""
     ctx = browser.new_context(base_url=live.url)
     ctx.add_init_script(CSP_LISTENER)
     try:
         yield ctx
     finally:
         ctx.close()
+
+
+@pytest.fixture
+def context(browser: Browser, live: LiveServer) -> Iterator[BrowserContext]:
+    """A fresh context (no cookies or cache shared between tests), JavaScript on."""
+    with fresh_context(browser, live) as ctx:
+        yield ctx
 
 
 @pytest.fixture

@@ -17,12 +17,12 @@ from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Browser, BrowserContext, Page, Route, expect
 
 from .conftest import ConsoleLog, LiveServer, csp_violations, watch
+from .conftest import Tab as BaseTab
 
 pytestmark = pytest.mark.browser
 
 AXE = Axe()
 ARTICLE = "/articles/does-ketamine-treat-depression"
-MARKER = "window.__noReloadMarker"
 REFERENCE = re.compile(r"^AKI-[0-9A-Z]{5}$")
 DONE_TITLE = "Thank you. We have your request."
 # More than settings.min_submit_seconds (2 s): the form has been open long enough to be human.
@@ -62,24 +62,8 @@ def assert_no_axe_violations(page: Page, state: str) -> None:
     )
 
 
-class Tab:
+class Tab(BaseTab):
     """A page loaded once, with proof (window marker + load-event count) of any reload."""
-
-    def __init__(self, page: Page, path: str) -> None:
-        self.page = page
-        self.loads = 0
-        page.on("load", self._on_load)
-        response = page.goto(path, wait_until="load")
-        assert response is not None and response.status == 200
-        page.wait_for_function("() => typeof window.htmx === 'object'")
-        page.evaluate(f"{MARKER} = 'set at load'")
-
-    def _on_load(self, _page: Page) -> None:
-        self.loads += 1
-
-    def assert_not_reloaded(self) -> None:
-        assert self.page.evaluate(f"() => {MARKER}") == "set at load", "the page was reloaded"
-        assert self.loads == 1, f"{self.loads} load events"
 
     def scroll_y(self) -> float:
         return self.page.evaluate("() => window.scrollY")

@@ -14,29 +14,17 @@ from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Locator, Page, expect
 
 from .conftest import ConsoleLog, LiveServer, csp_violations
+from .conftest import Tab as BaseTab
 
 pytestmark = pytest.mark.browser
 
 # The state changes ~2 s after the page loads; allow for a slow machine, not for a 60 s poll.
 CHANGE_TIMEOUT_MS = 5_000
-MARKER = "window.__noReloadMarker"
 ANNOUNCER = "#open-status-announcer"
 
 
-class Tab:
+class Tab(BaseTab):
     """A page opened once, with proof that it was never reloaded afterwards."""
-
-    def __init__(self, page: Page, path: str = "/") -> None:
-        self.page = page
-        self.loads = 0
-        page.on("load", self._on_load)
-        response = page.goto(path, wait_until="load")
-        assert response is not None and response.status == 200
-        page.wait_for_function("() => typeof window.htmx === 'object'")
-        page.evaluate(f"{MARKER} = 'set before the change'")
-
-    def _on_load(self, _page: Page) -> None:
-        self.loads += 1
 
     @property
     def banner(self) -> Locator:
@@ -53,10 +41,6 @@ class Tab:
     @property
     def announcer(self) -> Locator:
         return self.page.locator(ANNOUNCER)
-
-    def assert_not_reloaded(self) -> None:
-        assert self.page.evaluate(MARKER) == "set before the change", "the page was reloaded"
-        assert self.loads == 1, f"{self.loads} load events"
 
     def assert_single_banner_and_live_region(self) -> None:
         """The swap replaced, not duplicated; the live region kept its role and politeness."""

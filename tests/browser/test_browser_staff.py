@@ -18,7 +18,7 @@ from playwright.sync_api import Browser, BrowserContext, Page, expect
 
 from webapp.auth import Hasher
 
-from .conftest import CSP_LISTENER, ConsoleLog, LiveServer, csp_violations, watch
+from .conftest import ConsoleLog, LiveServer, csp_violations, fresh_context, watch
 
 pytestmark = pytest.mark.browser
 
@@ -56,12 +56,8 @@ def staff_account(live_server: LiveServer) -> str:
 @pytest.fixture
 def staff_context(browser: Browser, live: LiveServer) -> Iterator[BrowserContext]:
     """A second browser (own cookies) for the member of staff."""
-    ctx = browser.new_context(base_url=live.url)
-    ctx.add_init_script(CSP_LISTENER)
-    try:
+    with fresh_context(browser, live) as ctx:
         yield ctx
-    finally:
-        ctx.close()
 
 
 def seed_request(live: LiveServer, full_name: str, reference: str) -> None:
