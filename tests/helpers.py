@@ -19,6 +19,7 @@ import pytest
 from starlette.testclient import TestClient
 
 import webapp.auth
+import webapp.closures
 from webapp.db import utc_now_iso
 from webapp.settings import ROOT, Settings
 
@@ -97,7 +98,7 @@ NEXT_FIELD = re.compile(r'name="next" value="([^"]*)"')
 
 
 def db_path(client: TestClient) -> Path:
-    return client.app.state.settings.database_path
+    return client.app.ctx.settings.database_path
 
 
 def query(client: TestClient, sql: str, params: tuple = ()) -> list[sqlite3.Row]:
@@ -114,7 +115,7 @@ def audit(client: TestClient, action: str | None = None) -> list[dict]:
 
 def add_staff(client: TestClient, email: str = EMAIL, password: str = PASSWORD) -> int:
     """An account, created the way the CLI does (fast Argon2 parameters in tests)."""
-    state = client.app.state
+    state = client.app.ctx
     return client.portal.call(
         webapp.auth.create_staff, state.db, email, state.hasher.hash_sync(password), state.clock()
     )
@@ -137,7 +138,7 @@ def add_request(
     if not email and not phone:
         email = f"{secrets.token_hex(3)}@example.org"
     method = method or ("call" if phone else "email")
-    stamp = utc_now_iso(created or client.app.state.clock() - ago)
+    stamp = utc_now_iso(created or client.app.ctx.clock() - ago)
     with closing(sqlite3.connect(db_path(client))) as conn, conn:
         cursor = conn.execute(
             "INSERT INTO consultations (reference, token_id, full_name, email, phone,"
@@ -226,3 +227,21 @@ def cli_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("DATABASE_PATH", str(path))
     monkeypatch.setenv("SECRET_KEY", CLI_SECRET)
     return path
+
+
+# --- closures, as staff and the CLI set them ---------------------------------------------------
+
+
+def put_closure(client: TestClient, entry, *, as_of=None) -> None:
+    """Save a closure through the domain (audited, refused for past dates), as staff would;
+    `as_of` (a date) saves it as if on that earlier day."""
+    app = client.app.ctx
+    now = app.clock()
+    today = as_of or now.astimezone(app.clinic.schedule.tz).date()
+    client.portal.call(webapp.closures.put, app.db, entry, now, today, "test")
+
+
+def remove_closure(client: TestClient, day) -> bool:
+    """Remove a closure through the domain (audited)."""
+    app = client.app.ctx
+    return client.portal.call(webapp.closures.remove, app.db, day, app.clock(), "test")

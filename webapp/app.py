@@ -5,8 +5,8 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime, timedelta
-from types import SimpleNamespace
+from datetime import timedelta
+from typing import Any
 
 import anyio
 import jinja2
@@ -16,9 +16,11 @@ from starlette.routing import Mount
 from starlette.templating import Jinja2Templates
 from starlette.types import ASGIApp
 
-from webapp.auth import LOGIN_FAILURES, LOGIN_WINDOW, Hasher, Sessions
+from webapp.auth import Hasher, LoginLimits, Sessions
 from webapp.clinic import load_clinic
+from webapp.clock import Clock, system_clock
 from webapp.content import ArticleStore
+from webapp.context import AppContext
 from webapp.db import Database, migrate
 from webapp.pagecache import ArticleVersion, ClosureCache, PageCache, ResponseMemo
 from webapp.ratelimit import SlidingWindow
@@ -28,29 +30,26 @@ from webapp.static import StaticAssets
 from webapp.views import consultation, errors, public, staff, staff_auth
 
 log = logging.getLogger("webapp")
-Clock = Callable[[], datetime]
-
-
-def system_clock() -> datetime:
-    """The real time, in UTC."""
-    return datetime.now(UTC)
 
 
 class ClinicApp(Starlette):
-    """Starlette with the security layer outside everything, its own 500 page included."""
+    """Starlette with the app's typed context and the security layer outside everything
+    (its own 500 page included)."""
+
+    ctx: AppContext
 
     def build_middleware_stack(self) -> ASGIApp:
         """Wrap the whole stack so even ServerErrorMiddleware's responses get the headers."""
-        return SecurityMiddleware(super().build_middleware_stack(), self.state.settings)
+        return SecurityMiddleware(super().build_middleware_stack(), self.ctx.settings)
 
 
 def _url_path_function() -> Callable[..., str]:
     """`url_for` for templates: root-relative paths, each looked up once (routes are fixed,
     and a dashboard page asks for dozens)."""
-    known: dict[tuple, str] = {}
+    known: dict[tuple[object, ...], str] = {}
 
     @jinja2.pass_context
-    def url_path(context: dict, name: str, /, **params: object) -> str:
+    def url_path(context: jinja2.runtime.Context, name: str, /, **params: Any) -> str:
         key = (name, *sorted(params.items()))
         found = known.get(key)
         if found is None:
@@ -78,7 +77,7 @@ def make_templates(settings: Settings, static: StaticAssets) -> Jinja2Templates:
     return Jinja2Templates(env=env)
 
 
-def create_app(settings: Settings, *, clock: Clock = system_clock) -> Starlette:
+def create_app(settings: Settings, *, clock: Clock = system_clock) -> ClinicApp:
     """Build the app for the given settings; the lifespan opens and closes the database."""
     static = StaticAssets(settings.static_dir)
     db = Database(settings.database_path)
@@ -107,29 +106,32 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> Starlette:
         exception_handlers=errors.handlers,
         lifespan=lifespan,
     )
-    app.state.settings = settings
-    app.state.db = db
-    app.state.clock = clock
-    app.state.clinic = load_clinic(settings.clinic_file)
-    app.state.articles = ArticleStore(settings.articles_dir)
-    app.state.article_version = ArticleVersion(settings.articles_dir)
-    app.state.closure_cache = ClosureCache(db)
-    app.state.page_cache = PageCache()
-    app.state.dashboard_memo = ResponseMemo()
-    app.state.templates = make_templates(settings, static)
-    app.state.templates.env.globals["clinic"] = app.state.clinic
-    app.state.form_tokens = FormTokens(
-        settings.secret_keys, "consultation-form", timedelta(seconds=settings.form_max_age_seconds)
-    )
-    app.state.done_tokens = consultation.done_serializer(settings.secret_keys)
+    clinic = load_clinic(settings.clinic_file)
+    templates = make_templates(settings, static)
+    templates.env.globals["clinic"] = clinic
     limit, window = settings.consultation_limit
-    app.state.consultation_limiter = SlidingWindow(limit, window, clock)
-    app.state.hasher = Hasher(fast=settings.fast_password_hashing)
-    app.state.sessions = Sessions(db, settings.secret_keys)
-    app.state.login_tokens = FormTokens(settings.secret_keys, "staff-login", timedelta(hours=12))
-    app.state.login_limits = SimpleNamespace(
-        account=SlidingWindow(LOGIN_FAILURES, LOGIN_WINDOW, clock),
-        client=SlidingWindow(LOGIN_FAILURES, LOGIN_WINDOW, clock),
-        noted=SlidingWindow(1, LOGIN_WINDOW, clock),
+    app.ctx = AppContext(
+        settings=settings,
+        clock=clock,
+        db=db,
+        clinic=clinic,
+        static=static,
+        templates=templates,
+        articles=ArticleStore(settings.articles_dir),
+        article_version=ArticleVersion(settings.articles_dir, clock),
+        closure_cache=ClosureCache(db, clock),
+        page_cache=PageCache(),
+        dashboard_memo=ResponseMemo(),
+        form_tokens=FormTokens(
+            settings.secret_keys,
+            "consultation-form",
+            timedelta(seconds=settings.form_max_age_seconds),
+        ),
+        done_tokens=consultation.done_serializer(settings.secret_keys),
+        consultation_limiter=SlidingWindow(limit, window, clock),
+        hasher=Hasher(fast=settings.fast_password_hashing),
+        sessions=Sessions(db, settings.secret_keys),
+        login_tokens=FormTokens(settings.secret_keys, "staff-login", timedelta(hours=12)),
+        login_limits=LoginLimits.make(clock),
     )
     return app

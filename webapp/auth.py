@@ -15,7 +15,10 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from itsdangerous import BadSignature, Signer
 from starlette.datastructures import Secret
 
+from webapp import audit
+from webapp.clock import Clock
 from webapp.db import Database, parse_utc, utc_now_iso
+from webapp.ratelimit import SlidingWindow
 
 MIN_PASSWORD = 12
 MAX_PASSWORD = 256
@@ -27,6 +30,24 @@ TOUCH_EVERY = timedelta(seconds=60)
 LOGIN_FAILURES = 5
 LOGIN_WINDOW = 15 * 60
 CLINIC_WORDS = ["albany", "ketamine", "infusion", "infusions", "clinic", "depression"]
+
+
+@dataclass(frozen=True)
+class LoginLimits:
+    """Failed sign-ins per account and per client address, and one audit entry per lock-out."""
+
+    account: SlidingWindow
+    client: SlidingWindow
+    noted: SlidingWindow
+
+    @classmethod
+    def make(cls, clock: Clock) -> LoginLimits:
+        """The limits the site uses: LOGIN_FAILURES per LOGIN_WINDOW seconds."""
+        return cls(
+            account=SlidingWindow(LOGIN_FAILURES, LOGIN_WINDOW, clock),
+            client=SlidingWindow(LOGIN_FAILURES, LOGIN_WINDOW, clock),
+            noted=SlidingWindow(1, LOGIN_WINDOW, clock),
+        )
 
 
 @dataclass(frozen=True)
@@ -117,8 +138,8 @@ class Sessions:
             [str(k) for k in reversed(keys)], salt="staff-session", digest_method=hashlib.sha256
         )
 
-    async def start(self, staff_id: int, now: datetime) -> tuple[str, str]:
-        """A new session for staff_id; returns (cookie value, csrf token)."""
+    async def start(self, staff: Staff, now: datetime) -> tuple[str, str]:
+        """A new session (and its audit entry); returns (cookie value, csrf token)."""
         session_id = secrets.token_urlsafe(32)
         csrf = secrets.token_urlsafe(32)
         stamp = utc_now_iso(now)
@@ -127,8 +148,9 @@ class Sessions:
             await conn.execute(
                 "INSERT INTO sessions (id_hash, staff_id, csrf_token, created_at, last_seen_at)"
                 " VALUES (?, ?, ?, ?, ?)",
-                (_hash_id(session_id), staff_id, csrf, stamp, stamp),
+                (_hash_id(session_id), staff.id, csrf, stamp, stamp),
             )
+            await audit.record(conn, now, staff.email, "login", staff_id=staff.id)
 
         await self.db.write(work)
         await self.forget_expired(now)
@@ -185,12 +207,30 @@ class Sessions:
         await self.db.write(work)
 
     async def end(self, id_hash: str) -> None:
-        """End one session (logout, expiry)."""
+        """End one session (expiry)."""
 
         async def work(conn: aiosqlite.Connection) -> None:
             await conn.execute("DELETE FROM sessions WHERE id_hash = ?", (id_hash,))
 
         await self.db.write(work)
+
+    async def sign_out(self, session: Session, now: datetime) -> None:
+        """End a session at its owner's request, with its audit entry."""
+        staff = session.staff
+
+        async def work(conn: aiosqlite.Connection) -> None:
+            await conn.execute("DELETE FROM sessions WHERE id_hash = ?", (session.id_hash,))
+            await audit.record(conn, now, staff.email, "logout", staff_id=staff.id)
+
+        await self.db.write(work)
+
+
+async def record_refusal(
+    db: Database, email: str, client: str, now: datetime, *, locked: bool = False
+) -> None:
+    """Audit a failed sign-in, or a refusal after too many failures."""
+    action = "login_locked" if locked else "login_failed"
+    await audit.log(db, now, email or "(blank)", action, detail=f"from {client}")
 
 
 def csrf_matches(session: Session, submitted: str | None) -> bool:

@@ -1,4 +1,24 @@
-"""Command line: serve, migrate and manage dated closures."""
+"""The site's command line: python -m webapp COMMAND [options].
+
+Running the site:
+  serve          run the site (applies pending migrations first)
+  migrate        apply pending database migrations only
+  check          check the settings, clinic file, articles and migrations
+
+Data:
+  backup         copy the database safely while the site runs
+  purge          delete requests closed more than a year ago
+  closure        add, remove or list dated closures and special hours
+
+Staff accounts:
+  create-staff   add an account
+  set-password   change a password (ends that account's sessions)
+  disable-staff  disable an account and end its sessions
+  enable-staff   enable a disabled account
+  list-staff     list the accounts
+
+Settings come from the environment (see the README); `COMMAND --help` shows a command's options.
+"""
 
 from __future__ import annotations
 
@@ -7,11 +27,17 @@ import asyncio
 import getpass
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TypeVar
+from zoneinfo import ZoneInfo
 
 from webapp import closures
+from webapp.clock import Clock, system_clock
 from webapp.db import Database, migrate
 from webapp.settings import ConfigError, Settings, from_env
+
+T = TypeVar("T")
+CLI_ACTOR = "command line"
 
 
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
@@ -20,7 +46,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     from webapp import logs
     from webapp.app import create_app
 
-    app = create_app(settings)
+    app = create_app(settings, clock=args.clock)
     logs.install()
     config = uvicorn.Config(
         app,
@@ -42,7 +68,7 @@ def _migrate(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-async def _with_db(settings: Settings, work):
+async def _with_db(settings: Settings, work: Callable[[Database], Awaitable[T]]) -> T:
     migrate(settings.database_path)
     db = Database(settings.database_path)
     await db.open()
@@ -53,21 +79,22 @@ async def _with_db(settings: Settings, work):
 
 
 def _closure(settings: Settings, args: argparse.Namespace) -> int:
-    from webapp.app import system_clock
-
+    now = args.clock()
+    today = now.astimezone(_clinic_tz(settings)).date()
     if args.action == "add":
         entry = closures.make_override(args.day, args.reason, args.opens, args.closes)
-        asyncio.run(_with_db(settings, lambda db: closures.put(db, entry, system_clock())))
+        asyncio.run(_with_db(settings, lambda db: closures.put(db, entry, now, today, CLI_ACTOR)))
         hours = f"open {args.opens}-{args.closes}" if args.opens else "closed"
         print(f"{entry.day.isoformat()}: {hours} ({entry.reason})")
         return 0
     if args.action == "remove":
         day = closures.parse_day(args.day)
-        removed = asyncio.run(_with_db(settings, lambda db: closures.remove(db, day)))
+        removed = asyncio.run(
+            _with_db(settings, lambda db: closures.remove(db, day, now, CLI_ACTOR))
+        )
         print(f"removed {day.isoformat()}" if removed else f"no closure on {day.isoformat()}")
         return 0 if removed else 1
     since = closures.parse_day(args.since) if args.since else None
-    today = system_clock().astimezone(_clinic_tz(settings)).date()
     rows = asyncio.run(_with_db(settings, lambda db: closures.list_from(db, since or today)))
     for row in rows:
         hours = f"open {row.opens:%H:%M}-{row.closes:%H:%M}" if row.opens else "closed"
@@ -104,9 +131,8 @@ def _email(raw: str) -> str:
 
 def _staff(settings: Settings, args: argparse.Namespace) -> int:
     from webapp import auth
-    from webapp.app import system_clock
 
-    now = system_clock()
+    now = args.clock()
     if args.command == "list-staff":
         people = asyncio.run(_with_db(settings, auth.list_staff))
         for person in people:
@@ -153,14 +179,13 @@ def _check(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _backup(settings: Settings, args: argparse.Namespace) -> int:
-    from datetime import UTC, datetime
     from pathlib import Path
 
     from webapp.db import backup
 
     if not settings.database_path.exists():
         raise ValueError(f"there is no database at {settings.database_path} yet")
-    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    stamp = args.clock().strftime("%Y%m%d-%H%M%S")
     target = Path(args.to) if args.to else settings.data_dir / "backups" / f"clinic-{stamp}.db"
     if not args.to:
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -170,15 +195,15 @@ def _backup(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _purge(settings: Settings, args: argparse.Namespace) -> int:
-    from webapp.app import system_clock
     from webapp.followup import purge_finished
 
-    gone = asyncio.run(_with_db(settings, lambda db: purge_finished(db, system_clock())))
+    now = args.clock()
+    gone = asyncio.run(_with_db(settings, lambda db: purge_finished(db, now)))
     print(f"deleted {gone} request(s) closed more than a year ago")
     return 0
 
 
-def _clinic_tz(settings: Settings):
+def _clinic_tz(settings: Settings) -> ZoneInfo:
     from webapp.clinic import load_clinic
 
     return load_clinic(settings.clinic_file).schedule.tz
@@ -186,7 +211,11 @@ def _clinic_tz(settings: Settings):
 
 def parser() -> argparse.ArgumentParser:
     """The argument parser for `python -m webapp`."""
-    top = argparse.ArgumentParser(prog="python -m webapp", description=__doc__)
+    top = argparse.ArgumentParser(
+        prog="python -m webapp",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     sub = top.add_subparsers(dest="command", required=True)
 
     serve = sub.add_parser("serve", help="run the site (applies pending migrations first)")
@@ -241,13 +270,18 @@ def parser() -> argparse.ArgumentParser:
     return top
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point; bad configuration or input ends with one clear line and exit code 2."""
+def main(argv: Sequence[str] | None = None, *, clock: Clock = system_clock) -> int:
+    """Entry point; bad configuration or input ends with one clear line and exit code 2.
+
+    `clock` is the time every command uses (tests pass their own).
+    """
     args = parser().parse_args(argv)
+    args.clock = clock
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
         settings = from_env()
-        return args.run(settings, args)
+        code: int = args.run(settings, args)
+        return code
     except (ConfigError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

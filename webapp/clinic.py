@@ -7,10 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote_plus
 
-from webapp.hours import Schedule, format_time, parse_weekly
+from webapp.hours import DAY_KEYS, Schedule, format_time, parse_weekly
 from webapp.settings import ConfigError
-
-DAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 
 
 @dataclass(frozen=True)
@@ -44,7 +42,7 @@ class Clinic:
         """(day, hours) for each weekday, Monday first, e.g. ("Monday", "9:00 AM – 5:00 PM")."""
         return [
             (day.capitalize(), hours_text(hours))
-            for day, hours in zip(DAYS, self.schedule.weekly, strict=True)
+            for day, hours in zip(DAY_KEYS, self.schedule.weekly, strict=True)
         ]
 
     @property
@@ -79,7 +77,7 @@ def load_clinic(path: Path) -> Clinic:
         raise ConfigError(f"{path} is not valid TOML: {exc}") from None
     try:
         address, contact, hours = data["address"], data.get("contact", {}), data["hours"]
-        weekly = {day: hours.get(day) for day in DAYS}
+        weekly = {day: hours.get(day) for day in DAY_KEYS}
         schedule = parse_weekly(weekly, hours["timezone"])
         return Clinic(
             name=str(data["name"]),

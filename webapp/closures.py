@@ -2,14 +2,33 @@
 
 from __future__ import annotations
 
+import sqlite3
 from datetime import date, datetime, time
 
 import aiosqlite
 
+from webapp import audit
 from webapp.db import Database, utc_now_iso
 from webapp.hours import Override, parse_time
 
 MAX_REASON = 80
+
+
+class DateInPast(ValueError):
+    """A closure for a clinic-local date that has already gone by."""
+
+    def __init__(self) -> None:
+        super().__init__("that date has passed; check the year")
+
+
+def describe(override: Override) -> str:
+    """One line for the audit trail and the CLI: "2026-12-24 10:00-14:00 (Christmas Eve)"."""
+    hours = (
+        f"{override.opens:%H:%M}-{override.closes:%H:%M}"
+        if override.opens and override.closes
+        else "closed"
+    )
+    return f"{override.day.isoformat()} {hours} ({override.reason})"
 
 
 def parse_day(text: str) -> date:
@@ -43,7 +62,7 @@ def make_override(
     return Override(day=when, reason=reason, opens=open_t, closes=close_t)
 
 
-def _row_to_override(row) -> Override:
+def _row_to_override(row: sqlite3.Row) -> Override:
     return Override(
         day=date.fromisoformat(row["day"]),
         reason=row["reason"],
@@ -61,8 +80,20 @@ async def list_from(db: Database, first_day: date) -> list[Override]:
     return [_row_to_override(row) for row in rows]
 
 
-async def put(db: Database, override: Override, now: datetime) -> None:
-    """Add a closure, replacing any entry for the same day."""
+async def put(
+    db: Database,
+    override: Override,
+    now: datetime,
+    today: date,
+    actor: str,
+    staff_id: int | None = None,
+) -> None:
+    """Add a closure (replacing any entry for the same day), with its audit entry.
+
+    `today` is the clinic-local date now: a date before it raises DateInPast.
+    """
+    if override.day < today:
+        raise DateInPast
 
     async def work(conn: aiosqlite.Connection) -> None:
         await conn.execute(
@@ -77,15 +108,25 @@ async def put(db: Database, override: Override, now: datetime) -> None:
                 utc_now_iso(now),
             ),
         )
+        await audit.record(
+            conn, now, actor, "closure_add", staff_id=staff_id, detail=describe(override)
+        )
 
     await db.write(work)
 
 
-async def remove(db: Database, day: date) -> bool:
-    """Delete the entry for day; False when there was none."""
+async def remove(
+    db: Database, day: date, now: datetime, actor: str, staff_id: int | None = None
+) -> bool:
+    """Delete the entry for day, with its audit entry; False when there was none."""
 
     async def work(conn: aiosqlite.Connection) -> bool:
         cursor = await conn.execute("DELETE FROM closures WHERE day = ?", (day.isoformat(),))
-        return cursor.rowcount > 0
+        if cursor.rowcount == 0:
+            return False
+        await audit.record(
+            conn, now, actor, "closure_remove", staff_id=staff_id, detail=day.isoformat()
+        )
+        return True
 
     return await db.write(work)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 import aiosqlite
 
@@ -37,6 +39,23 @@ COLUMNS = (
 )
 
 
+Row = dict[str, Any]
+
+
+class RequestNotFound(LookupError):
+    """No request has that id (never stored, or deleted)."""
+
+
+class TransitionRefused(Exception):
+    """A status change the workflow does not allow; the message says why, for staff."""
+
+    def __init__(self, old: str, new: str) -> None:
+        target = STATUSES.get(new, new).lower()
+        super().__init__(f"A request that is {STATUSES[old].lower()} cannot become {target}.")
+        self.old = old
+        self.new = new
+
+
 @dataclass(frozen=True)
 class Filter:
     """What the dashboard shows: a status (or all), a search text and a page."""
@@ -46,7 +65,7 @@ class Filter:
     page: int = 1
 
     @classmethod
-    def parse(cls, params: dict[str, str]) -> Filter:
+    def parse(cls, params: Mapping[str, str]) -> Filter:
         """From query parameters, ignoring anything out of range."""
         status = params.get("status", "")
         q = " ".join(params.get("q", "").split())[:MAX_QUERY]
@@ -98,8 +117,13 @@ def _where(filter_: Filter) -> tuple[str, list[object]]:
     return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
 
 
-async def search(db: Database, filter_: Filter) -> tuple[list[dict], int]:
-    """One page of requests, newest first, and how many match (capped at COUNT_CAP + 1)."""
+async def search(
+    db: Database, filter_: Filter, counted: Mapping[str, int]
+) -> tuple[list[Row], int]:
+    """One page of requests, newest first, and how many match (capped at COUNT_CAP + 1).
+
+    `counted` is `counts(db)`, which the caller shows too (read once per page).
+    """
     where, params = _where(filter_)
     if filter_.q:
         total_row = await db.fetchone(
@@ -108,7 +132,6 @@ async def search(db: Database, filter_: Filter) -> tuple[list[dict], int]:
         )
         total = int(total_row[0]) if total_row else 0
     else:
-        counted = await counts(db)
         total = counted[filter_.status] if filter_.status else sum(counted.values())
     offset = (filter_.page - 1) * PER_PAGE
     rows = await db.fetchall(
@@ -119,7 +142,7 @@ async def search(db: Database, filter_: Filter) -> tuple[list[dict], int]:
     return [dict(row) for row in rows], total
 
 
-async def export_rows(db: Database, filter_: Filter, limit: int = 100_000) -> list[dict]:
+async def export_rows(db: Database, filter_: Filter, limit: int = 100_000) -> list[Row]:
     """Every request matching the filter (all pages), newest first."""
     where, params = _where(filter_)
     rows = await db.fetchall(
@@ -143,7 +166,7 @@ async def count_new(db: Database) -> int:
     return int(row[0]) if row else 0
 
 
-async def get(db: Database, consultation_id: int) -> dict | None:
+async def get(db: Database, consultation_id: int) -> Row | None:
     """One request with its notes."""
     row = await db.fetchone(
         f"SELECT {COLUMNS} FROM consultations WHERE id = ?",  # noqa: S608
@@ -169,21 +192,23 @@ async def record_view(db: Database, consultation_id: int, staff: Staff, now: dat
 
 async def change_status(
     db: Database, consultation_id: int, new: str, staff: Staff, now: datetime
-) -> str | None:
-    """Move a request to `new`; returns an error message when that move is not allowed."""
+) -> None:
+    """Move a request to `new`, with its audit entry.
+
+    Raises RequestNotFound, or TransitionRefused when the workflow does not allow the move.
+    """
     stamp = utc_now_iso(now)
 
-    async def work(conn: aiosqlite.Connection) -> str | None:
+    async def work(conn: aiosqlite.Connection) -> None:
         async with conn.execute(
             "SELECT status FROM consultations WHERE id = ?", (consultation_id,)
         ) as cursor:
             row = await cursor.fetchone()
         if row is None:
-            return "This request no longer exists."
+            raise RequestNotFound(consultation_id)
         old = row[0]
         if new not in NEXT.get(old, ()):
-            target = STATUSES.get(new, new).lower()
-            return f"A request that is {STATUSES[old].lower()} cannot become {target}."
+            raise TransitionRefused(old, new)
         await conn.execute(
             "UPDATE consultations SET status = ?, updated_at = ?, closed_at = ? WHERE id = ?",
             (new, stamp, stamp if new in FINISHED else None, consultation_id),
@@ -192,18 +217,22 @@ async def change_status(
             conn, now, staff.email, "status_change", staff_id=staff.id,
             consultation_id=consultation_id, detail=f"{STATUSES[old]} → {STATUSES[new]}",
         )  # fmt: skip
-        return None
 
-    return await db.write(work)
+    await db.write(work)
 
 
 async def add_note(
     db: Database, consultation_id: int, body: str, staff: Staff, now: datetime
 ) -> None:
-    """Append a note (its text stays out of the audit trail)."""
+    """Append a note (its text stays out of the audit trail); RequestNotFound if none."""
     stamp = utc_now_iso(now)
 
     async def work(conn: aiosqlite.Connection) -> None:
+        async with conn.execute(
+            "SELECT 1 FROM consultations WHERE id = ?", (consultation_id,)
+        ) as cursor:
+            if await cursor.fetchone() is None:
+                raise RequestNotFound(consultation_id)
         cursor = await conn.execute(
             "INSERT INTO notes (consultation_id, staff_id, body, created_at) VALUES (?, ?, ?, ?)",
             (consultation_id, staff.id, body, stamp),
@@ -238,16 +267,25 @@ def csv_safe(value: object) -> str:
     return text
 
 
+async def record_export(
+    db: Database, staff: Staff, filter_: Filter, rows: int, now: datetime
+) -> None:
+    """Audit a CSV export: how many rows and which status, never the search text."""
+    described = f"{rows} rows" + (f", status {filter_.status}" if filter_.status else "")
+    if filter_.q:
+        described += ", with a search"
+    await audit.log(db, now, staff.email, "export_csv", staff_id=staff.id, detail=described)
+
+
 async def purge_finished(db: Database, now: datetime, days: int = 365) -> int:
-    """Delete requests closed (or not a fit) more than `days` ago, with their notes.
+    """Delete requests closed (or not a fit) more than `days` ago; their notes go with them.
 
     The privacy notice promises this; the audit trail keeps only who did what, not the data.
+    The cut-off comes from the app's clock (`now`), never the database's.
     """
     cutoff = utc_now_iso(now - timedelta(days=days))
 
     async def work(conn: aiosqlite.Connection) -> int:
-        finished = "SELECT id FROM consultations WHERE closed_at IS NOT NULL AND closed_at < ?"
-        await conn.execute(f"DELETE FROM notes WHERE consultation_id IN ({finished})", (cutoff,))  # noqa: S608
         cursor = await conn.execute(
             "DELETE FROM consultations WHERE closed_at IS NOT NULL AND closed_at < ?", (cutoff,)
         )

@@ -12,7 +12,6 @@ import asyncio
 import hashlib
 import os
 import struct
-import time
 import zlib
 from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass, field
@@ -24,14 +23,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from webapp import closures
+from webapp.clock import Clock, Interval
 from webapp.db import Database
 from webapp.hours import Override, Schedule, with_overrides
+from webapp.security import TOKEN_MARK, shared_render
 from webapp.static import accepts_gzip
 
-# The marker rendered in place of the form token in cached pages (never sent to anyone).
-TOKEN_MARK = "0-form-token-placeholder-0"  # noqa: S105 (a marker, not a secret)
-# Closures made by another process (the CLI) are noticed within this many seconds.
-RECHECK_SECONDS = 1.0
+# Closures made by another process (the CLI) are noticed within this long.
+RECHECK = timedelta(seconds=1)
 LOOKBACK = timedelta(days=32)
 MAX_ENTRIES = 256
 
@@ -39,12 +38,12 @@ MAX_ENTRIES = 256
 class ClosureCache:
     """The dated closures, re-read at most once a second and at once after a change here."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, clock: Clock) -> None:
         self.db = db
         self.version = 0
         self._items: tuple[Override, ...] = ()
         self._first_day: date | None = None
-        self._checked = 0.0
+        self._recheck = Interval(clock, RECHECK)
         self._commits = -1
         self._schedules: dict[tuple[int, date, int], Schedule] = {}
 
@@ -52,11 +51,11 @@ class ClosureCache:
         """Closures from LOOKBACK before today on."""
         first_day = today - LOOKBACK
         # Re-read after any commit of this process, and every second for other processes.
-        stale = time.monotonic() - self._checked > RECHECK_SECONDS
+        stale = self._recheck.due()
         if stale or self._commits != self.db.commits or self._first_day != first_day:
             self._commits = self.db.commits
             items = tuple(await closures.list_from(self.db, first_day))
-            self._checked = time.monotonic()
+            self._recheck.mark()
             if items != self._items or first_day != self._first_day:
                 self._items, self._first_day = items, first_day
                 self.version += 1
@@ -78,22 +77,25 @@ class ClosureCache:
 class ArticleVersion:
     """A fingerprint of the articles folder, taken at most once a second."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, clock: Clock) -> None:
         self.directory = directory
-        self._value: tuple = ()
-        self._checked = 0.0
+        self._value: tuple[tuple[str, int, int], ...] = ()
+        self._recheck = Interval(clock, RECHECK)
 
-    def current(self) -> tuple:
+    def current(self) -> tuple[tuple[str, int, int], ...]:
         """(name, mtime_ns, size) of every article file."""
-        if time.monotonic() - self._checked > RECHECK_SECONDS:
+        if self._recheck.due():
             try:
                 self._value = tuple(
-                    sorted((e.name, e.stat().st_mtime_ns, e.stat().st_size)
-                           for e in os.scandir(self.directory) if e.name.endswith(".md"))
-                )  # fmt: skip
+                    sorted(
+                        (e.name, e.stat().st_mtime_ns, e.stat().st_size)
+                        for e in os.scandir(self.directory)
+                        if e.name.endswith(".md")
+                    )
+                )
             except OSError:
                 self._value = ()
-            self._checked = time.monotonic()
+            self._recheck.mark()
         return self._value
 
 
@@ -140,10 +142,31 @@ def _gzip_token(entry: Entry, token: bytes) -> bytes:
     return entry.gzip_head + packed + entry.gzip_tail + trailer
 
 
+class CacheError(Exception):
+    """A page cannot be cached as built: its per-visitor token would be shared."""
+
+
+@dataclass(frozen=True)
+class Built:
+    """A freshly rendered page and until when it may be reused (None: this response only)."""
+
+    response: Response
+    valid_until: datetime | None
+
+
 def make_entry(
-    response: Response, rendered_at: datetime, valid_until: datetime, validator: Hashable
+    response: Response,
+    rendered_at: datetime,
+    valid_until: datetime,
+    validator: Hashable,
+    *,
+    form: bool,
 ) -> Entry:
-    """Split a freshly rendered page at the token marker and prepare its gzip."""
+    """Split a freshly rendered page at the token marker and prepare its gzip.
+
+    A form page must carry the marker exactly once (each response gets its own token in
+    its place); any other page must carry none. Anything else raises CacheError.
+    """
     body = bytes(response.body)
     headers = {
         k: v
@@ -151,10 +174,13 @@ def make_entry(
         if k not in ("content-length", "set-cookie", "content-encoding")
     }
     marker = TOKEN_MARK.encode()
-    if marker in body:
+    found = body.count(marker)
+    if form and found != 1:
+        raise CacheError(f"a cached form page must carry one token placeholder, not {found}")
+    if not form and found:
+        raise CacheError("a cached page without a form carries a token placeholder")
+    if form:
         before, _, after = body.partition(marker)
-        if marker in after:
-            raise ValueError("a cached page may carry one form token only")
         head, tail = _gzip_parts(before, after)
         return Entry(response.status_code, headers, rendered_at, valid_until, validator, before,
                      after, gzip_head=head, gzip_tail=tail,
@@ -223,27 +249,46 @@ class PageCache:
         key: Hashable,
         now: datetime,
         validator: Hashable,
-        build: Callable[[], Awaitable[Response]],
-        token: Callable[[], str],
+        build: Callable[[str | None], Awaitable[Built]],
+        token: Callable[[], str] | None = None,
     ) -> Response:
-        """The cached page for key, rendering it (once) when missing or stale."""
+        """The cached page for key, rendering it (once) when missing or stale.
+
+        `token` makes it a form page: `build` gets the placeholder to render where the form
+        token goes, and each response gets `token()` in its place. While `build` runs, no
+        real form token can be issued (FormTokens.issue raises), so none is ever shared.
+        """
         entry = self._fresh(key, now, validator)
         if entry is None:
             async with self.flight.lock(key):
                 entry = self._fresh(key, now, validator)
                 if entry is None:
-                    response = await build()
-                    if response.status_code != 200:
+                    built = await _build_shared(build, TOKEN_MARK if token else None)
+                    if built.response.status_code != 200:
                         self.entries.pop(key, None)
-                        return response
-                    until = getattr(request.state, "cache_until", None) or now
-                    entry = make_entry(response, now, until, validator)
+                        return built.response
+                    until = built.valid_until or now
+                    entry = make_entry(built.response, now, until, validator, form=bool(token))
                     if until > now:  # otherwise used for this response only
                         if len(self.entries) >= MAX_ENTRIES:
                             self.entries.clear()
                         self.entries[key] = entry
         entry.hits += 1
-        return respond(entry, request, token)
+        return respond(entry, request, token or _no_token)
+
+
+async def _build_shared(
+    build: Callable[[str | None], Awaitable[Built]], placeholder: str | None
+) -> Built:
+    marker = shared_render.set(True)
+    try:
+        return await build(placeholder)
+    finally:
+        shared_render.reset(marker)
+
+
+def _no_token() -> str:
+    raise CacheError("a page without a form has no token to splice in")
 
 
 class ResponseMemo:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -31,6 +32,11 @@ CSP = "; ".join(
 )
 PERMISSIONS = "camera=(), microphone=(), geolocation=(), payment=(), usb=()"
 BODY_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
+# The marker rendered in place of the form token in shared (cached) pages; never sent.
+TOKEN_MARK = "0-form-token-placeholder-0"  # noqa: S105 (a marker, not a secret)
+# True while a page that will be shared between visitors is being rendered: no real form
+# token may be issued then (it would be handed to every visitor).
+shared_render: ContextVar[bool] = ContextVar("shared_render", default=False)
 
 
 def security_headers(settings: Settings) -> list[tuple[bytes, bytes]]:
@@ -175,6 +181,8 @@ class FormTokens:
 
     def issue(self, now: datetime) -> str:
         """A fresh token stamped with the instant the form was rendered."""
+        if shared_render.get():
+            raise RuntimeError("a form token was issued while rendering a shared page")
         return self._serializer.dumps({"n": secrets.token_urlsafe(16), "t": now.timestamp()})
 
     def read(self, token: str, now: datetime) -> TokenInfo:

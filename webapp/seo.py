@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from webapp.clinic import DAYS, Clinic
+from webapp.clinic import Clinic
 from webapp.content import Article
-from webapp.hours import Override
+from webapp.hours import DAY_KEYS, Override
 
 
 def _hhmm(value: Any) -> str:
@@ -20,7 +20,7 @@ def clinic_jsonld(clinic: Clinic, base_url: str, closures: Iterable[Override]) -
     for index, hours in enumerate(clinic.schedule.weekly):
         if hours is not None:
             key = (_hhmm(hours[0]), _hhmm(hours[1]))
-            groups.setdefault(key, []).append(DAYS[index].capitalize())
+            groups.setdefault(key, []).append(DAY_KEYS[index].capitalize())
     special = []
     for closure in closures:
         day = closure.day.isoformat()

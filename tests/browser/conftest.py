@@ -128,7 +128,7 @@ class LiveServer:
             )
         finally:
             conn.close()
-        wait_for_other_process_changes()
+        self.notice_other_process_changes()
 
     def clear_closures(self) -> None:
         """Delete every closure (as the CLI would, from another connection)."""
@@ -137,15 +137,14 @@ class LiveServer:
             # Most tests add none: skip the write (and its fsync) then.
             if conn.execute("SELECT EXISTS (SELECT 1 FROM closures)").fetchone()[0]:
                 conn.execute("DELETE FROM closures")
-                wait_for_other_process_changes()
+                self.notice_other_process_changes()
         finally:
             conn.close()
 
-
-def wait_for_other_process_changes() -> None:
-    """The site re-reads closures written by another process (the CLI, or this test)
-    within pagecache.RECHECK_SECONDS; staff edits made through the site show at once."""
-    time.sleep(pagecache.RECHECK_SECONDS + 0.05)
+    def notice_other_process_changes(self) -> None:
+        """The site re-reads closures written by another process (the CLI, or this test)
+        within pagecache.RECHECK of its own clock: move that clock on instead of sleeping."""
+        self.clock.advance(seconds=pagecache.RECHECK.total_seconds() + 0.05)
 
 
 @pytest.fixture(scope="module")

@@ -17,6 +17,7 @@ from tests.helpers import (
     count,
     form,
     new_token,
+    put_closure,
     reference_in,
     rows,
     token_in,
@@ -138,7 +139,7 @@ def test_reply_window(client, clock, local, method, reply):
 def test_reply_window_skips_a_thanksgiving_closure(client, app, clock, settings):
     clock.set_local(2026, 11, 25, 18, 0)  # the Wednesday evening before Thanksgiving
     entry = closures.make_override("2026-11-26", "Thanksgiving")
-    client.portal.call(closures.put, app.state.db, entry, clock())
+    put_closure(client, entry)
     token = new_token(client, clock)
     response = post_htmx(client, form(token, contact_method="email"))
     assert response.status_code == 200

@@ -272,7 +272,7 @@ def test_the_public_base_url_is_own_site(tmp_path, clock):
 
 def test_token_issued_in_the_future_counts_as_too_fast(client, clock, settings):
     # A clock step backwards must not let a form through the too-fast check.
-    token = client.app.state.form_tokens.issue(clock() + timedelta(minutes=5))
+    token = client.app.ctx.form_tokens.issue(clock() + timedelta(minutes=5))
     response = client.post("/consultation", data=form(token), headers=HX)
     assert response.status_code == 200
     assert count(settings) == 0
@@ -433,7 +433,7 @@ def test_fuzzed_forms_never_fail_and_store_exactly_when_valid(tmp_path, clock):
             htmx=st.booleans(),
         )
         def check(values, extra, htmx):
-            token = app.state.form_tokens.issue(clock())
+            token = app.ctx.form_tokens.issue(clock())
             clock.advance(seconds=3)
             before = count(settings)
             response = client.post(
@@ -509,7 +509,7 @@ async def post_async(client: httpx2.AsyncClient, data: dict[str, str]):
 @pytest.mark.anyio
 async def test_200_requests_at_once_are_all_stored(busy_app, clock):
     app, settings = busy_app
-    tokens = [app.state.form_tokens.issue(clock()) for _ in range(200)]
+    tokens = [app.ctx.form_tokens.issue(clock()) for _ in range(200)]
     assert len(set(tokens)) == 200
     clock.advance(seconds=5)
     async with app.router.lifespan_context(app), async_client(app) as client:
@@ -526,7 +526,7 @@ async def test_200_requests_at_once_are_all_stored(busy_app, clock):
 @pytest.mark.anyio
 async def test_the_same_token_20_times_at_once_is_stored_once(busy_app, clock):
     app, settings = busy_app
-    token = app.state.form_tokens.issue(clock())
+    token = app.ctx.form_tokens.issue(clock())
     clock.advance(seconds=5)
     async with app.router.lifespan_context(app), async_client(app) as client:
         responses = await asyncio.gather(*(post_async(client, form(token)) for _ in range(20)))
@@ -539,7 +539,7 @@ async def test_the_same_token_20_times_at_once_is_stored_once(busy_app, clock):
 async def test_the_limit_holds_under_a_burst_per_client(tmp_path, clock):
     settings = make_settings(tmp_path)  # the real limit: 5 per 10 minutes
     app = create_app(settings, clock=clock)
-    tokens = [app.state.form_tokens.issue(clock()) for _ in range(40)]
+    tokens = [app.ctx.form_tokens.issue(clock()) for _ in range(40)]
     clock.advance(seconds=5)
     async with app.router.lifespan_context(app), async_client(app) as first:
         second = async_client(app, address="198.51.100.7")

@@ -24,6 +24,7 @@ SHIPPED = sorted(
 )
 ISO_UTC = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$")
 NOW = datetime(2026, 12, 1, 15, 30, tzinfo=UTC)
+TODAY = date(2026, 12, 1)  # the clinic-local date at NOW
 
 
 @pytest.fixture
@@ -320,7 +321,7 @@ async def test_failed_commit_leaves_the_writer_usable(tmp_path: Path) -> None:
 async def test_concurrent_puts_all_land(db: Database, db_path: Path) -> None:
     first = date(2027, 1, 1)
     entries = [closures.make_override(first + timedelta(days=i), f"Closure {i}") for i in range(50)]
-    await asyncio.gather(*(closures.put(db, entry, NOW) for entry in entries))
+    await asyncio.gather(*(closures.put(db, entry, NOW, TODAY, "test") for entry in entries))
 
     expected = [(first + timedelta(days=i)).isoformat() for i in range(50)]
     assert closure_days(db_path) == expected
@@ -348,16 +349,18 @@ async def test_writes_are_serialised(db: Database, db_path: Path) -> None:
 @pytest.mark.anyio
 async def test_put_replaces_the_same_day(db: Database, db_path: Path) -> None:
     day = date(2026, 12, 24)
-    await closures.put(db, closures.make_override(day, "Christmas Eve"), NOW)
-    await closures.put(db, closures.make_override(day, "Short day", "10:00", "14:00"), NOW)
+    await closures.put(db, closures.make_override(day, "Christmas Eve"), NOW, TODAY, "test")
+    await closures.put(
+        db, closures.make_override(day, "Short day", "10:00", "14:00"), NOW, TODAY, "test"
+    )
     assert query(db_path, "SELECT day, opens, closes, reason FROM closures") == [
         ("2026-12-24", "10:00", "14:00", "Short day")
     ]
     assert await closures.list_from(db, day) == [
         Override(day=day, reason="Short day", opens=time(10), closes=time(14))
     ]
-    assert await closures.remove(db, day) is True
-    assert await closures.remove(db, day) is False
+    assert await closures.remove(db, day, NOW, "test") is True
+    assert await closures.remove(db, day, NOW, "test") is False
     assert closure_days(db_path) == []
 
 

@@ -11,7 +11,7 @@ def failing_client(app, monkeypatch):
     def explode(slug):
         raise RuntimeError("secret internal detail /etc/passwd")
 
-    monkeypatch.setattr(app.state.articles, "get", explode)
+    monkeypatch.setattr(app.ctx.articles, "get", explode)
     with TestClient(app, raise_server_exceptions=False) as test_client:
         yield test_client
 
@@ -34,8 +34,8 @@ def test_500_when_the_database_is_gone(app, monkeypatch):
         raise OSError("disk I/O error")
 
     with TestClient(app, raise_server_exceptions=False) as test_client:
-        monkeypatch.setattr(app.state.db, "fetchall", broken)
-        monkeypatch.setattr(app.state.db, "fetchone", broken)
+        monkeypatch.setattr(app.ctx.db, "fetchall", broken)
+        monkeypatch.setattr(app.ctx.db, "fetchone", broken)
         page = test_client.get("/")
         assert page.status_code == 500
         assert "Something went wrong" in page.text

@@ -7,6 +7,7 @@ from datetime import date
 
 import pytest
 
+from tests.helpers import put_closure, remove_closure
 from webapp import closures
 
 
@@ -88,19 +89,19 @@ def test_a_closure_shows_at_once(client, app, clock):
     clock.set_local(2026, 11, 26, 10, 0, 0)
     assert banner(client.get("/open-status").text).startswith("Open now")
     entry = closures.make_override("2026-11-26", "Thanksgiving")
-    client.portal.call(closures.put, app.state.db, entry, clock())
+    put_closure(client, entry)
     assert banner(client.get("/open-status").text) == (
         "Closed today for Thanksgiving · opens tomorrow at 9:00 AM ET"
     )
     clinic = client.get("/clinic").text
     assert "Thursday, November 26, 2026</time>: closed (Thanksgiving)" in clinic
-    client.portal.call(closures.remove, app.state.db, date(2026, 11, 26))
+    remove_closure(client, date(2026, 11, 26))
     assert banner(client.get("/open-status").text).startswith("Open now")
 
 
 def test_special_hours_show_on_the_clinic_page(client, app, clock):
     entry = closures.make_override("2026-12-24", "Christmas Eve", "10:00", "14:00")
-    client.portal.call(closures.put, app.state.db, entry, clock())
+    put_closure(client, entry)
     html = client.get("/clinic").text
     assert "Thursday, December 24, 2026</time>: open 10:00 AM – 02:00 PM" not in html
     assert "open 10:00 AM – 2:00 PM (Christmas Eve)" in html

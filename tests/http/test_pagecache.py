@@ -11,7 +11,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from tests.conftest import make_settings
-from tests.helpers import TOKEN_FIELD, token_in
+from tests.helpers import TOKEN_FIELD, put_closure, token_in
 from webapp import auth as webapp_auth
 from webapp import closures, pagecache
 from webapp.app import create_app
@@ -26,7 +26,7 @@ def banner(html: str) -> str:
 
 
 def hits(app) -> int:
-    return sum(entry.hits for entry in app.state.page_cache.entries.values())
+    return sum(entry.hits for entry in app.ctx.page_cache.entries.values())
 
 
 @pytest.mark.parametrize("path", FORM_PAGES)
@@ -40,7 +40,7 @@ def test_every_visitor_gets_their_own_valid_token(client, app, clock, path):
     for page in pages:
         assert page.headers["cache-control"] == "no-store"
     for token in tokens:
-        assert app.state.form_tokens.read(token, clock()).nonce
+        assert app.ctx.form_tokens.read(token, clock()).nonce
 
 
 def test_gzip_and_identity_bodies_match_apart_from_the_token(client):
@@ -116,7 +116,7 @@ def test_a_closure_made_here_shows_at_once(client, app, clock):
     clock.set_local(2026, 11, 26, 10, 0, 0)
     assert banner(client.get("/").text).startswith("Open now")
     entry = closures.make_override("2026-11-26", "Thanksgiving")
-    client.portal.call(closures.put, app.state.db, entry, clock())
+    put_closure(client, entry)
     for path in ("/", "/clinic", "/open-status", "/consultation"):
         assert banner(client.get(path).text).startswith("Closed today for Thanksgiving"), path
 
@@ -131,7 +131,7 @@ def test_a_closure_made_by_another_process_shows_within_a_second(
             "INSERT INTO closures (day, reason, created_at) VALUES ('2026-11-26', 'Thanksgiving',"
             " '2026-11-20T00:00:00.000000Z')"
         )
-    monkeypatch.setattr(pagecache, "RECHECK_SECONDS", 0.0)  # "a second later"
+    clock.advance(seconds=1)  # a second later, by the app's clock
     assert banner(client.get("/clinic").text).startswith("Closed today for Thanksgiving")
 
 
@@ -148,7 +148,7 @@ def test_an_edited_article_shows_without_a_restart(tmp_path, clock, monkeypatch)
         text = path.read_text().replace("Depression can make each day feel heavy",
                                         "A new opening sentence from the clinic")  # fmt: skip
         path.write_text(text)
-        monkeypatch.setattr(pagecache, "RECHECK_SECONDS", 0.0)
+        clock.advance(seconds=1)  # a second later, by the app's clock
         html = client.get("/articles/does-ketamine-treat-depression").text
         assert "A new opening sentence from the clinic" in html
         assert "A new opening sentence from the clinic" not in client.get("/clinic").text
@@ -169,15 +169,15 @@ async def test_concurrent_views_of_a_changed_dashboard_render_it_once(app, clock
     from tests.helpers import EMAIL, PASSWORD, TOKEN_FIELD
 
     rendered = []
-    original = app.state.templates.TemplateResponse
+    original = app.ctx.templates.TemplateResponse
 
     def counting(request, name, *args, **kwargs):
         rendered.append(name)
         return original(request, name, *args, **kwargs)
 
-    app.state.templates.TemplateResponse = counting
+    app.ctx.templates.TemplateResponse = counting
     async with app.router.lifespan_context(app):
-        state = app.state
+        state = app.ctx
         await webapp_auth.create_staff(
             state.db, EMAIL, state.hasher.hash_sync(PASSWORD), state.clock()
         )

@@ -138,6 +138,6 @@ def test_bad_content_length_is_400():
 
 
 def test_templates_autoescape_everything(app):
-    env = app.state.templates.env
+    env = app.ctx.templates.env
     assert env.from_string("{{ x }}").render(x="<script>") == "&lt;script&gt;"
     assert env.auto_reload is False

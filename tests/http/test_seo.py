@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 import re
 import xml.etree.ElementTree as ET
+from datetime import date
 
 from starlette.testclient import TestClient
 
 from tests.conftest import make_settings
+from tests.helpers import put_closure
 from webapp import closures
 from webapp.app import create_app
 
@@ -52,7 +54,7 @@ def test_closures_appear_as_special_opening_hours(client, app, clock):
         closures.make_override("2026-12-24", "Christmas Eve", "10:00", "14:00"),
         closures.make_override("2026-11-01", "Past, not shown"),
     ):
-        client.portal.call(closures.put, app.state.db, entry, clock())
+        put_closure(client, entry, as_of=date(2026, 10, 1))
     data = jsonld(client.get("/").text)
     assert data["specialOpeningHoursSpecification"] == [
         {
@@ -76,7 +78,7 @@ def test_closures_appear_as_special_opening_hours(client, app, clock):
 
 def test_jsonld_cannot_break_out_of_its_script(client, app, clock):
     entry = closures.make_override("2026-12-25", "</script><script>alert(1)</script>")
-    client.portal.call(closures.put, app.state.db, entry, clock())
+    put_closure(client, entry)
     html = client.get("/clinic").text
     assert "</script><script>alert(1)" not in html
     assert jsonld(html)["specialOpeningHoursSpecification"][0]["description"].startswith(

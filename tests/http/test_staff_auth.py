@@ -561,7 +561,7 @@ def test_key_rotation_keeps_old_cookies_working(tmp_path, clock):
 @pytest.fixture
 def disabled(client, staff) -> None:
     client.portal.call(
-        webapp.auth.set_active, client.app.state.db, EMAIL, False, client.app.state.clock()
+        webapp.auth.set_active, client.app.ctx.db, EMAIL, False, client.app.ctx.clock()
     )
 
 
@@ -597,7 +597,7 @@ def test_wrong_password_and_disabled_account_pages_are_identical(client, staff):
 
     wrong = page()
     client.portal.call(
-        webapp.auth.set_active, client.app.state.db, EMAIL, False, client.app.state.clock()
+        webapp.auth.set_active, client.app.ctx.db, EMAIL, False, client.app.ctx.clock()
     )
     disabled_page = TOKEN_FIELD.sub("", login(client, EMAIL, PASSWORD).text)
     unknown = TOKEN_FIELD.sub("", login(client, "nobody@example.org", "x").text)

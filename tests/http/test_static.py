@@ -51,7 +51,7 @@ def test_htmx_is_configured_not_to_swap_server_errors(client):
 
 
 def test_static_files_are_gzipped_once_and_revalidate_with_etags(client, app):
-    url = app.state.templates.env.globals["static_url"]("vendor/htmx-4.0.1.min.js")
+    url = app.ctx.templates.env.globals["static_url"]("vendor/htmx-4.0.1.min.js")
     packed = client.get(url, headers={"accept-encoding": "gzip, br"})
     assert packed.headers["content-encoding"] == "gzip"
     assert packed.headers["vary"] == "Accept-Encoding"

@@ -25,7 +25,9 @@ from webapp.content import (
 REPO = Path(__file__).parents[2]
 ARTICLES = REPO / "data" / "articles"
 REAL_SLUG = "does-ketamine-treat-depression"
-SOURCE_ARTICLE = REPO.parent / "shared" / "brief" / "source-article.txt"
+# The clinic's old page, as given with the brief; a copy lives in the repository so this check
+# runs wherever the tests do.
+SOURCE_ARTICLE = REPO / "tests" / "data" / "source-article.txt"
 
 GOOD_META = 'title = "T"\ndescription = "D"\npublished = 2026-11-29\n'
 
@@ -212,7 +214,12 @@ def test_any_body_renders_safely(body: str) -> None:
     assert not re.search(r'href="\s*javascript:', html, re.IGNORECASE)
     ids = [i for i, _ in headings]
     assert len(ids) == len(set(ids))
-    assert words >= 0
+
+
+@given(st.lists(st.text(alphabet="abcdefghijklmnopqrstuvwxyz", min_size=1), max_size=60))
+def test_plain_words_are_all_counted(found: list[str]) -> None:
+    _, _, words = render_markdown(" ".join(found))
+    assert words == len(found)
 
 
 # --- reading time -------------------------------------------------------------------------
@@ -380,8 +387,6 @@ def _ngrams(words: list[str], n: int = 8) -> set[tuple[str, ...]]:
 
 
 def test_real_article_shares_no_8_gram_with_source() -> None:
-    if not SOURCE_ARTICLE.is_file():
-        pytest.skip(f"source article not found at {SOURCE_ARTICLE}")
     ours = (ARTICLES / f"{REAL_SLUG}.md").read_text(encoding="utf-8")
     body = ours.split("+++", 2)[2]
     shared = _ngrams(_words(body)) & _ngrams(_words(SOURCE_ARTICLE.read_text(encoding="utf-8")))

@@ -11,7 +11,6 @@ from webapp.followup import (
     MAX_NOTE,
     MAX_QUERY,
     NEXT,
-    PER_PAGE,
     STATUSES,
     Filter,
     _where,
@@ -53,7 +52,6 @@ def test_filter_parse(params, expected):
 def test_a_long_query_is_truncated():
     parsed = Filter.parse({"q": "x" * 500})
     assert parsed.q == "x" * MAX_QUERY
-    assert MAX_QUERY == 100
 
 
 def test_a_query_is_truncated_after_spaces_are_collapsed():
@@ -106,10 +104,6 @@ def test_status_and_search_are_both_applied():
     where, params = _where(Filter("new", "ann", 1))
     assert where.startswith(" WHERE status = ? AND id IN (SELECT rowid FROM consultations_fts")
     assert params == ["new", '{full_name email} : "ann"']
-
-
-def test_per_page():
-    assert PER_PAGE == 25
 
 
 # --- status moves --------------------------------------------------------------------------------

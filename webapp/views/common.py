@@ -2,28 +2,31 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Hashable
+from collections.abc import Awaitable, Callable, Hashable, Mapping
 from datetime import date, datetime, timedelta
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, Response
+from starlette.responses import Response
 
-from webapp.hours import Schedule, Status, status_at
+from webapp.context import ctx
+from webapp.hours import Override, Schedule, Status, status_at
+from webapp.pagecache import Built
 
 # Refresh a little after the announced instant so the server is surely past it.
 REFRESH_MARGIN_MS = 150
 POLL_MS = 60_000
+Build = Callable[[str | None], Awaitable[Built]]
 
 
 async def schedule_now(
     request: Request, back: timedelta = timedelta(days=1)
 ) -> tuple[datetime, Schedule]:
     """The current instant and the schedule with the dated closures from `back` ago on."""
-    state = request.app.state
-    now = state.clock()
-    local_today = now.astimezone(state.clinic.schedule.tz).date()
-    return now, await state.closure_cache.schedule(state.clinic.schedule, local_today, back)
+    app = ctx(request)
+    now = app.clock()
+    local_today = now.astimezone(app.clinic.schedule.tz).date()
+    return now, await app.closure_cache.schedule(app.clinic.schedule, local_today, back)
 
 
 def cache_until(status: Status) -> datetime | None:
@@ -63,51 +66,91 @@ def banner_context(now: datetime, status: Status, was: str | None = None) -> dic
 
 def canonical_url(request: Request, path: str | None = None) -> str:
     """The absolute URL search engines should index for this page."""
-    base = request.app.state.settings.base_url or str(request.base_url).rstrip("/")
+    base = ctx(request).settings.base_url or str(request.base_url).rstrip("/")
     return base + (request.url.path if path is None else path)
 
 
-async def render(
-    request: Request,
-    template: str,
-    context: dict[str, Any] | None = None,
-    *,
-    status_code: int = 200,
-    headers: dict[str, str] | None = None,
-) -> HTMLResponse:
-    """Render a full page with the banner, the clinic's facts and the page's metadata."""
+async def _page_values(
+    request: Request, context: Mapping[str, Any] | None
+) -> tuple[dict[str, Any], datetime | None]:
+    """Everything base.html needs, and until when the banner's text holds."""
+    app = ctx(request)
     now, schedule = await schedule_now(request)
     status = status_at(now, schedule)
-    request.state.cache_until = cache_until(status)
     values: dict[str, Any] = {
-        "clinic": request.app.state.clinic,
+        "clinic": app.clinic,
         "canonical": canonical_url(request),
         "today": now.astimezone(schedule.tz).date(),
         "robots": "index, follow",
         **banner_context(now, status),
         **(context or {}),
     }
-    return request.app.state.templates.TemplateResponse(
+    return values, cache_until(status)
+
+
+def template_response(
+    request: Request,
+    template: str,
+    context: Mapping[str, Any],
+    *,
+    status_code: int = 200,
+    headers: Mapping[str, str] | None = None,
+) -> Response:
+    """A fragment or page rendered with the given values (and the staff session, if any)."""
+    values = {"session": request.scope.get("staff_session"), **context}
+    return ctx(request).templates.TemplateResponse(
         request, template, values, status_code=status_code, headers=headers
     )
 
 
-def upcoming(schedule: Schedule, today: date, days: int = 120) -> list:
+async def render(
+    request: Request,
+    template: str,
+    context: Mapping[str, Any] | None = None,
+    *,
+    status_code: int = 200,
+    headers: Mapping[str, str] | None = None,
+) -> Response:
+    """Render a full page with the banner, the clinic's facts and the page's metadata."""
+    values, _ = await _page_values(request, context)
+    return template_response(request, template, values, status_code=status_code, headers=headers)
+
+
+async def render_shared(
+    request: Request,
+    template: str,
+    context: Mapping[str, Any] | None = None,
+    *,
+    headers: Mapping[str, str] | None = None,
+) -> Built:
+    """A full page for the page cache, with how long its banner holds."""
+    values, until = await _page_values(request, context)
+    return Built(template_response(request, template, values, headers=headers), until)
+
+
+def upcoming(schedule: Schedule, today: date, days: int = 120) -> list[Override]:
     """Closures from today on within `days`, for the clinic page and the JSON-LD."""
     horizon = today + timedelta(days=days)
     return sorted((o for o in schedule.overrides if today <= o.day <= horizon), key=lambda o: o.day)
 
 
 async def cached_page(
-    request: Request, key: Hashable, build: Callable[[], Awaitable[Response]]
+    request: Request, key: Hashable, build: Build, *, form: bool = False
 ) -> Response:
-    """Serve a public page from the page cache, rendering it when its content changed."""
-    state = request.app.state
-    now = state.clock()
-    await state.closure_cache.overrides(now.astimezone(state.clinic.schedule.tz).date())
-    origin = state.settings.base_url or f"{request.url.scheme}://{request.url.netloc}"
-    validator = (state.closure_cache.version, state.article_version.current())
-    return await state.page_cache.page(
-        request, (origin, key), now, validator, build,
-        lambda: state.form_tokens.issue(state.clock()),
-    )  # fmt: skip
+    """Serve a public page from the page cache, rendering it when its content changed.
+
+    `form=True`: the page carries the consultation form; `build` gets the placeholder to
+    pass as the form's token, and every response gets a fresh token in its place.
+    """
+    app = ctx(request)
+    now = app.clock()
+    await app.closure_cache.overrides(now.astimezone(app.clinic.schedule.tz).date())
+    origin = app.settings.base_url or f"{request.url.scheme}://{request.url.netloc}"
+    validator = (app.closure_cache.version, app.article_version.current())
+
+    def token() -> str:
+        return app.form_tokens.issue(app.clock())
+
+    return await app.page_cache.page(
+        request, (origin, key), now, validator, build, token if form else None
+    )

@@ -6,10 +6,9 @@ import hashlib
 import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import parse_qsl
 
 from itsdangerous import BadSignature, URLSafeSerializer
-from starlette.exceptions import HTTPException
+from starlette.datastructures import Secret
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
@@ -26,13 +25,22 @@ from webapp.consultations import (
     store,
     validate,
 )
+from webapp.context import ctx
 from webapp.hours import reply_window
-from webapp.pagecache import TOKEN_MARK
-from webapp.security import BadToken, ExpiredToken, is_cross_origin
-from webapp.views.common import cached_page, client_key, is_htmx, render, schedule_now
+from webapp.pagecache import Built
+from webapp.security import BadToken, ExpiredToken
+from webapp.views.common import (
+    cached_page,
+    client_key,
+    is_htmx,
+    render,
+    render_shared,
+    schedule_now,
+    template_response,
+)
+from webapp.views.forms import read_form
 
 log = logging.getLogger(__name__)
-FORM_TYPE = "application/x-www-form-urlencoded"
 # A page with a form carries a single-use token: no cache (shared, or the browser's own on
 # Back) may hand the same token out twice.
 FORM_PAGE = {"Cache-Control": "no-store"}
@@ -48,68 +56,53 @@ NOTICES = {
 
 def form_context(
     request: Request,
+    token: str,
     values: dict[str, str] | None = None,
     errors: dict[str, str] | None = None,
     notice: str | None = None,
-    *,
-    resubmit: bool = False,
-    token: str | None = None,
 ) -> dict[str, Any]:
-    """Template values for _consultation_form.html, with a fresh single-use token.
-
-    `resubmit`: the form comes back to a person who already filled it in; they may press
-    Send again at once, so the token is dated as if the form had been open long enough.
-    """
-    state = request.app.state
-    issued = state.clock()
-    if resubmit:
-        issued -= timedelta(seconds=state.settings.min_submit_seconds)
+    """Template values for _consultation_form.html around the given token."""
     return {
         "form": {
             "typed": {k: v for k, v in (values or {}).items() if k not in ("token", HONEYPOT)},
             "errors": errors or {},
             "notice": NOTICES.get(notice or ""),
-            "token": token or state.form_tokens.issue(issued),
+            "token": token,
             "methods": CONTACT_METHODS,
             "times": BEST_TIMES,
         }
     }
 
 
-async def read_form(request: Request) -> dict[str, str]:
-    """The submitted fields, strictly: UTF-8, known names, each at most once."""
-    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if content_type != FORM_TYPE:
-        raise HTTPException(415, "Please send the form from the page (it must be form-encoded).")
-    body = await request.body()
-    try:
-        pairs = parse_qsl(
-            body.decode("utf-8"),
-            keep_blank_values=True,
-            errors="strict",
-            max_num_fields=len(FORM_FIELDS),
-        )
-    except (UnicodeDecodeError, ValueError):
-        raise HTTPException(400, "The form could not be read: it has too many fields or text "
-                                 "that is not valid UTF-8.") from None  # fmt: skip
-    values: dict[str, str] = {}
-    for name, value in pairs:
-        if name not in FORM_FIELDS:
-            raise HTTPException(400, "The form has a field it does not expect.")
-        if name in values:
-            raise HTTPException(400, "The form has a field more than once.")
-        values[name] = value
-    return values
+def fresh_token(request: Request, *, resubmit: bool = False) -> str:
+    """A new single-use token for a form sent to one visitor.
+
+    `resubmit`: the form comes back to a person who already filled it in; they may press
+    Send again at once, so the token is dated as if the form had been open long enough.
+    """
+    app = ctx(request)
+    issued = app.clock()
+    if resubmit:
+        issued -= timedelta(seconds=app.settings.min_submit_seconds)
+    return app.form_tokens.issue(issued)
+
+
+async def _read(request: Request) -> dict[str, str]:
+    fields = await read_form(
+        request, ctx(request).settings.base_url, allowed=FORM_FIELDS, max_fields=len(FORM_FIELDS)
+    )
+    return dict(fields)
 
 
 async def consultation_page(request: Request) -> Response:
     """The form on a page of its own."""
 
-    async def build() -> Response:
-        context = form_context(request, token=TOKEN_MARK)
-        return await render(request, "consultation.html", context, headers=FORM_PAGE)
+    async def build(token: str | None) -> Built:
+        assert token is not None
+        context = form_context(request, token)
+        return await render_shared(request, "consultation.html", context, headers=FORM_PAGE)
 
-    return await cached_page(request, "consultation", build)
+    return await cached_page(request, "consultation", build, form=True)
 
 
 async def _form_again(
@@ -117,11 +110,11 @@ async def _form_again(
     status: int, headers: dict[str, str] | None = None,
 ) -> Response:  # fmt: skip
     # Only a forged token gets a normally dated one: bots must not learn a shortcut.
-    context = form_context(request, values, errors, notice, resubmit=notice != "invalid")
+    token = fresh_token(request, resubmit=notice != "invalid")
+    context = form_context(request, token, values, errors, notice)
     headers = {"Vary": "HX-Request", "Cache-Control": "no-store", **(headers or {})}
     if is_htmx(request):
-        templates = request.app.state.templates
-        return templates.TemplateResponse(
+        return template_response(
             request, "_consultation_form.html", context, status_code=status, headers=headers
         )
     return await render(request, "consultation.html", context, status_code=status, headers=headers)
@@ -140,13 +133,13 @@ async def _done_context(request: Request, stored: Stored) -> dict[str, Any]:
 
 async def _confirmed(request: Request, stored: Stored) -> Response:
     if not is_htmx(request):
-        token = request.app.state.done_tokens.dumps(
+        token = ctx(request).done_tokens.dumps(
             {"r": stored.reference, "t": stored.created_at.timestamp(), "m": stored.contact_method}
         )
         return RedirectResponse(
             request.app.url_path_for("consultation_done") + "?c=" + token, status_code=303
         )
-    return request.app.state.templates.TemplateResponse(
+    return template_response(
         request,
         "_consultation_done.html",
         await _done_context(request, stored),
@@ -156,10 +149,8 @@ async def _confirmed(request: Request, stored: Stored) -> Response:
 
 async def submit_consultation(request: Request) -> Response:
     """Check and store a request; answer with the confirmation or the form again."""
-    state = request.app.state
-    if is_cross_origin(request, state.settings.base_url):
-        raise HTTPException(403, "This form can only be sent from the clinic's own website.")
-    values = await read_form(request)
+    state = ctx(request)
+    values = await _read(request)
     now = state.clock()
     try:
         token = state.form_tokens.read(values.get("token", ""), now)
@@ -188,12 +179,10 @@ async def submit_consultation(request: Request) -> Response:
 
 async def check_consultation(request: Request) -> Response:
     """Re-check the fields that were wrong after a failed send (nothing is stored)."""
-    if is_cross_origin(request, request.app.state.settings.base_url):
-        raise HTTPException(403, "This form can only be sent from the clinic's own website.")
-    values = await read_form(request)
+    values = await _read(request)
     names = request.query_params.get("fields", "").split(",")
     _, errors = validate(values)
-    return request.app.state.templates.TemplateResponse(
+    return template_response(
         request,
         "_consultation_feedback.html",
         {"fields": [name for name in PERSON_FIELDS if name in names], "errors": errors},
@@ -204,7 +193,7 @@ async def check_consultation(request: Request) -> Response:
 async def consultation_done(request: Request) -> Response:
     """The confirmation page after a no-JavaScript submission (303 target)."""
     try:
-        data = request.app.state.done_tokens.loads(request.query_params.get("c", ""))
+        data = ctx(request).done_tokens.loads(request.query_params.get("c", ""))
         stored = Stored(
             str(data["r"]), datetime.fromtimestamp(float(data["t"]), UTC), str(data["m"])
         )
@@ -217,7 +206,7 @@ async def consultation_done(request: Request) -> Response:
     )  # fmt: skip
 
 
-def done_serializer(keys: tuple, salt: str = "consultation-done") -> URLSafeSerializer:
+def done_serializer(keys: tuple[Secret, ...], salt: str = "consultation-done") -> URLSafeSerializer:
     """Signs the confirmation page's parameters so they cannot be forged or enumerated."""
     return URLSafeSerializer(
         [str(k) for k in reversed(keys)], salt=salt, signer_kwargs={"digest_method": hashlib.sha256}

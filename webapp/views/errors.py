@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, Response
+from starlette.types import ExceptionHandler
 
+from webapp.context import ctx
 from webapp.views.common import is_htmx, render
 
 log = logging.getLogger(__name__)
@@ -53,12 +56,12 @@ async def server_error(request: Request, exc: Exception) -> Response:
     """The 500 page: static, no database, nothing about the failure itself."""
     log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     try:
-        templates = request.app.state.templates
-        template = templates.get_template("errors/500.html")
-        html = template.render(clinic=request.app.state.clinic, request=request)
+        app = ctx(request)
+        template = app.templates.get_template("errors/500.html")
+        html = template.render(clinic=app.clinic, request=request)
         return HTMLResponse(html, status_code=500, headers={"Cache-Control": "no-store"})
     except Exception:
         return PlainTextResponse("500 Internal Server Error\n", status_code=500)
 
 
-handlers = {HTTPException: http_error, Exception: server_error}
+handlers: dict[Any, ExceptionHandler] = {HTTPException: http_error, Exception: server_error}

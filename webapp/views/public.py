@@ -10,16 +10,18 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
+from webapp.context import ctx
 from webapp.hours import status_at
-from webapp.pagecache import TOKEN_MARK
+from webapp.pagecache import Built
 from webapp.seo import article_jsonld, clinic_jsonld
 from webapp.views.common import (
     banner_context,
     cache_until,
     cached_page,
     canonical_url,
-    render,
+    render_shared,
     schedule_now,
+    template_response,
     upcoming,
 )
 from webapp.views.consultation import FORM_PAGE, form_context
@@ -34,27 +36,28 @@ ARTICLE_SLUG = "does-ketamine-treat-depression"
 async def home(request: Request) -> Response:
     """The home page: who the clinic is, what it treats, how to start."""
 
-    async def build() -> Response:
+    async def build(token: str | None) -> Built:
+        assert token is not None
         now, schedule = await schedule_now(request)
         today = now.astimezone(schedule.tz).date()
         base = canonical_url(request, "")
-        clinic = request.app.state.clinic
+        app = ctx(request)
         context = {
-            "article": request.app.state.articles.get(ARTICLE_SLUG),
-            "jsonld": clinic_jsonld(clinic, base, upcoming(schedule, today)),
-            **form_context(request, token=TOKEN_MARK),
+            "article": app.articles.get(ARTICLE_SLUG),
+            "jsonld": clinic_jsonld(app.clinic, base, upcoming(schedule, today)),
+            **form_context(request, token),
         }
-        return await render(request, "home.html", context, headers=FORM_PAGE)
+        return await render_shared(request, "home.html", context, headers=FORM_PAGE)
 
-    return await cached_page(request, "home", build)
+    return await cached_page(request, "home", build, form=True)
 
 
 async def article_index(request: Request) -> Response:
     """All articles, newest first."""
 
-    async def build() -> Response:
-        context = {"articles": request.app.state.articles.all()}
-        return await render(request, "articles.html", context, headers=REVALIDATE)
+    async def build(_: str | None) -> Built:
+        context = {"articles": ctx(request).articles.all()}
+        return await render_shared(request, "articles.html", context, headers=REVALIDATE)
 
     return await cached_page(request, "articles", build)
 
@@ -62,34 +65,35 @@ async def article_index(request: Request) -> Response:
 async def article(request: Request) -> Response:
     """One article rendered from its Markdown file."""
     slug = request.path_params["slug"]
-    found = request.app.state.articles.get(slug)
+    found = ctx(request).articles.get(slug)
     if found is None:
         raise HTTPException(404)
 
-    async def build() -> Response:
+    async def build(token: str | None) -> Built:
+        assert token is not None
         url = canonical_url(request)
         context = {
             "article": found,
             "jsonld": article_jsonld(found, url, canonical_url(request, "")),
-            **form_context(request, token=TOKEN_MARK),
+            **form_context(request, token),
         }
-        return await render(request, "article.html", context, headers=FORM_PAGE)
+        return await render_shared(request, "article.html", context, headers=FORM_PAGE)
 
-    return await cached_page(request, ("article", slug), build)
+    return await cached_page(request, ("article", slug), build, form=True)
 
 
 async def clinic_page(request: Request) -> Response:
     """Address, directions, weekly hours and the closures ahead."""
 
-    async def build() -> Response:
+    async def build(_: str | None) -> Built:
         now, schedule = await schedule_now(request)
         ahead = upcoming(schedule, now.astimezone(schedule.tz).date())
         base = canonical_url(request, "")
         context = {
             "closures": ahead,
-            "jsonld": clinic_jsonld(request.app.state.clinic, base, ahead),
+            "jsonld": clinic_jsonld(ctx(request).clinic, base, ahead),
         }
-        return await render(request, "clinic.html", context, headers=REVALIDATE)
+        return await render_shared(request, "clinic.html", context, headers=REVALIDATE)
 
     return await cached_page(request, "clinic", build)
 
@@ -97,8 +101,8 @@ async def clinic_page(request: Request) -> Response:
 async def privacy(request: Request) -> Response:
     """What the consultation form collects and what happens to it."""
 
-    async def build() -> Response:
-        return await render(request, "privacy.html", headers=REVALIDATE)
+    async def build(_: str | None) -> Built:
+        return await render_shared(request, "privacy.html", headers=REVALIDATE)
 
     return await cached_page(request, "privacy", build)
 
@@ -108,16 +112,16 @@ async def open_status(request: Request) -> Response:
     was = request.query_params.get("was")
     was = was if was in STATES else None
 
-    async def build() -> Response:
+    async def build(_: str | None) -> Built:
         now, schedule = await schedule_now(request)
         status = status_at(now, schedule)
-        request.state.cache_until = cache_until(status)
-        return request.app.state.templates.TemplateResponse(
+        response = template_response(
             request,
             "_open_status.html",
             banner_context(now, status, was),
             headers={"Cache-Control": "no-store"},
         )
+        return Built(response, cache_until(status))
 
     return await cached_page(request, ("open-status", was), build)
 
@@ -125,7 +129,7 @@ async def open_status(request: Request) -> Response:
 async def healthz(request: Request) -> Response:
     """Liveness and database check for monitors (JSON)."""
     try:
-        ok = await request.app.state.db.check()
+        ok = await ctx(request).db.check()
     except Exception:  # any database failure means unhealthy, never a traceback
         log.exception("health check failed")
         ok = False
@@ -148,7 +152,7 @@ async def sitemap(request: Request) -> Response:
     """The public pages and every article, with their last changes."""
     entries = [(canonical_url(request, path), None) for path in ("/", "/clinic", "/privacy")]
     entries.append((canonical_url(request, "/articles/"), None))
-    for item in request.app.state.articles.all():
+    for item in ctx(request).articles.all():
         url = canonical_url(request, request.url_for("article", slug=item.slug).path)
         entries.append((url, item.reviewed.isoformat()))
     lines = ['<?xml version="1.0" encoding="UTF-8"?>']

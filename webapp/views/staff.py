@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -14,11 +15,12 @@ from starlette.routing import Route
 
 from webapp import audit, closures, followup
 from webapp.consultations import BEST_TIMES, CONTACT_METHODS, format_phone
+from webapp.context import ctx
 from webapp.db import parse_utc
-from webapp.followup import NEXT, STATUSES, Filter
+from webapp.followup import NEXT, STATUSES, Filter, RequestNotFound, Row, TransitionRefused
 from webapp.hours import open_time_between, regular_day_length
-from webapp.views.common import is_htmx, render, schedule_now, upcoming
-from webapp.views.staff_auth import require_staff, staff_form
+from webapp.views.common import is_htmx, render, schedule_now, template_response, upcoming
+from webapp.views.staff_auth import require_staff, signed_in, staff_form, staff_of
 
 OVERDUE_SCAN = timedelta(days=31)
 
@@ -36,7 +38,7 @@ def age_text(created: datetime, now: datetime) -> str:
     return f"{days} day{'s' if days != 1 else ''} ago"
 
 
-async def _decorate(request: Request, rows: list[dict]) -> list[dict]:
+async def _decorate(request: Request, rows: list[Row]) -> list[Row]:
     """Add age, overdue flag and display labels to request rows."""
     # Closures as far back as the overdue check looks, so closed days never count as open.
     now, schedule = await schedule_now(request, back=OVERDUE_SCAN)
@@ -62,9 +64,10 @@ async def _decorate(request: Request, rows: list[dict]) -> list[dict]:
 
 
 async def _list_context(request: Request) -> dict[str, Any]:
-    filter_ = Filter.parse(dict(request.query_params))
-    db = request.app.state.db
-    rows, total = await followup.search(db, filter_)
+    filter_ = Filter.parse(request.query_params)
+    db = ctx(request).db
+    counts = await followup.counts(db)
+    rows, total = await followup.search(db, filter_, counts)
     capped = total > followup.COUNT_CAP
     pages = max(1, -(-total // followup.PER_PAGE))
     if capped:  # the exact number is unknown: offer the next page while pages are full
@@ -75,7 +78,7 @@ async def _list_context(request: Request) -> dict[str, Any]:
         "total": total,
         "capped": capped,
         "pages": pages,
-        "counts": await followup.counts(db),
+        "counts": counts,
         "statuses": STATUSES,
     }
 
@@ -83,46 +86,41 @@ async def _list_context(request: Request) -> dict[str, Any]:
 @require_staff
 async def dashboard(request: Request) -> Response:
     """Requests newest first, filtered and searched; htmx swaps just the list."""
-    state = request.app.state
+    app = ctx(request)
     partial = is_htmx(request) and request.headers.get("hx-request-type") != "full"
     # The same person reloading or paging back sees the same page until anything is
     # written (by any process) or the minute, and so "5 min ago", turns.
-    key = (request.scope["staff_session"].id_hash, request.url.query, partial)
-    minute = state.clock().replace(second=0, microsecond=0)
-    validator = (await state.db.data_version(), minute)
+    key = (signed_in(request).id_hash, request.url.query, partial)
+    minute = app.clock().replace(second=0, microsecond=0)
+    validator = (await app.db.data_version(), minute)
 
     async def build() -> Response:
         context = await _list_context(request)
         headers = {"Vary": "HX-Request"}
         if partial:
-            return state.templates.TemplateResponse(
-                request, "staff/_request_list.html", context, headers=headers
-            )
+            return template_response(request, "staff/_request_list.html", context, headers=headers)
         context["new_count"] = context["counts"]["new"]
-        return await render(request, "staff/dashboard.html",
-                            {**context, "robots": "noindex"}, headers=headers)  # fmt: skip
+        return await render(
+            request, "staff/dashboard.html", {**context, "robots": "noindex"}, headers=headers
+        )
 
-    return await state.dashboard_memo.get_or_build(key, validator, build)
+    return await app.dashboard_memo.get_or_build(key, validator, build)
 
 
 @require_staff
 async def new_count(request: Request) -> Response:
     """The live "N new" indicator."""
-    count = await followup.count_new(request.app.state.db)
-    return request.app.state.templates.TemplateResponse(
-        request, "staff/_new_count.html", {"new_count": count}
-    )
+    count = await followup.count_new(ctx(request).db)
+    return template_response(request, "staff/_new_count.html", {"new_count": count})
 
 
-async def _detail_context(request: Request, consultation_id: int, **extra: Any) -> dict[str, Any]:
-    found = await followup.get(request.app.state.db, consultation_id)
-    if found is None:
-        raise HTTPException(404)
+async def _detail_context(request: Request, found: Row, **extra: Any) -> dict[str, Any]:
+    """The request page's values around one request already read (with its notes)."""
     [found] = await _decorate(request, [found])
     _, schedule = await schedule_now(request)
     for note in found["notes"]:
         note["created_local"] = parse_utc(note["created_at"]).astimezone(schedule.tz)
-    history = await audit.for_request(request.app.state.db, consultation_id)
+    history = await audit.for_request(ctx(request).db, found["id"])
     for entry in history:
         entry["at_local"] = parse_utc(entry["at"]).astimezone(schedule.tz)
     return {
@@ -144,28 +142,34 @@ def _request_id(request: Request) -> int:
     return int(raw)
 
 
+async def _read_request(request: Request, consultation_id: int) -> Row:
+    found = await followup.get(ctx(request).db, consultation_id)
+    if found is None:
+        raise HTTPException(404)
+    return found
+
+
 @require_staff
 async def request_page(request: Request) -> Response:
     """One request: contact details, message, status, notes and history."""
     consultation_id = _request_id(request)
-    state = request.app.state
-    if await followup.get(state.db, consultation_id) is None:
-        raise HTTPException(404)
-    await followup.record_view(state.db, consultation_id, request.state.staff, state.clock())
-    context = await _detail_context(request, consultation_id)
+    app = ctx(request)
+    found = await _read_request(request, consultation_id)
+    await followup.record_view(app.db, consultation_id, staff_of(request), app.clock())
+    context = await _detail_context(request, found)
     return await render(request, "staff/request.html", context)
 
 
-async def _after_change(request: Request, consultation_id: int, status: int = 200,
-                        **errors: str) -> Response:  # fmt: skip
+async def _after_change(
+    request: Request, consultation_id: int, status: int = 200, **errors: str
+) -> Response:
     if not is_htmx(request) and status == 200:
         url = request.app.url_path_for("staff_request", consultation_id=str(consultation_id))
         return RedirectResponse(url, status_code=303)
-    context = await _detail_context(request, consultation_id, **errors)
+    found = await _read_request(request, consultation_id)
+    context = await _detail_context(request, found, **errors)
     if is_htmx(request):
-        return request.app.state.templates.TemplateResponse(
-            request, "staff/_request_detail.html", context, status_code=status
-        )
+        return template_response(request, "staff/_request_detail.html", context, status_code=status)
     return await render(request, "staff/request.html", context, status_code=status)
 
 
@@ -173,18 +177,18 @@ async def _after_change(request: Request, consultation_id: int, status: int = 20
 async def change_status(request: Request) -> Response:
     """Move a request along: new -> contacted -> scheduled, or not a fit, or closed."""
     consultation_id = _request_id(request)
-    state = request.app.state
+    app = ctx(request)
     new = (await staff_form(request)).get("status", "")
     if new not in STATUSES:
-        return await _after_change(request, consultation_id, 422,
-                                   status_error="Choose one of the statuses offered.")  # fmt: skip
-    problem = await followup.change_status(
-        state.db, consultation_id, new, request.state.staff, state.clock()
-    )
-    if problem == "This request no longer exists.":
-        raise HTTPException(404)
-    if problem:
-        return await _after_change(request, consultation_id, 409, status_error=problem)
+        return await _after_change(
+            request, consultation_id, 422, status_error="Choose one of the statuses offered."
+        )
+    try:
+        await followup.change_status(app.db, consultation_id, new, staff_of(request), app.clock())
+    except RequestNotFound:
+        raise HTTPException(404) from None
+    except TransitionRefused as refused:
+        return await _after_change(request, consultation_id, 409, status_error=str(refused))
     return await _after_change(request, consultation_id)
 
 
@@ -192,39 +196,46 @@ async def change_status(request: Request) -> Response:
 async def add_note(request: Request) -> Response:
     """Append a note with its author and time."""
     consultation_id = _request_id(request)
-    state = request.app.state
+    app = ctx(request)
     body = (await staff_form(request)).get("note", "").replace("\r\n", "\n").strip()
     problem = followup.note_problem(body)
-    if await followup.get(state.db, consultation_id) is None:
-        raise HTTPException(404)
     if problem:
-        return await _after_change(request, consultation_id, 422, note_error=problem,
-                                   note_text=body[:followup.MAX_NOTE * 2])  # fmt: skip
-    await followup.add_note(state.db, consultation_id, body, request.state.staff, state.clock())
+        return await _after_change(
+            request,
+            consultation_id,
+            422,
+            note_error=problem,
+            note_text=body[: followup.MAX_NOTE * 2],
+        )
+    try:
+        await followup.add_note(app.db, consultation_id, body, staff_of(request), app.clock())
+    except RequestNotFound:
+        raise HTTPException(404) from None
     return await _after_change(request, consultation_id)
+
+
+CSV_HEADER = ["Reference", "Received (UTC)", "Status", "Name", "Email", "Phone",
+              "Preferred contact", "Best time", "Message"]  # fmt: skip
 
 
 @require_staff
 async def export_csv(request: Request) -> Response:
     """The current filter as a CSV file that is safe to open in a spreadsheet."""
-    state = request.app.state
-    filter_ = Filter.parse(dict(request.query_params))
-    rows = await followup.export_rows(state.db, filter_)
+    app = ctx(request)
+    filter_ = Filter.parse(request.query_params)
+    rows = await followup.export_rows(app.db, filter_)
     buffer = io.StringIO()
     writer = csv.writer(buffer)
-    writer.writerow(["Reference", "Received (UTC)", "Status", "Name", "Email", "Phone",
-                     "Preferred contact", "Best time", "Message"])  # fmt: skip
+    writer.writerow(CSV_HEADER)
     for row in rows:
         writer.writerow([followup.csv_safe(value) for value in (
             row["reference"], row["created_at"], STATUSES[row["status"]], row["full_name"],
             row["email"], format_phone(row["phone"]) if row["phone"] else "",
             CONTACT_METHODS[row["contact_method"]], BEST_TIMES[row["best_time"]], row["message"],
         )])  # fmt: skip
-    staff = request.state.staff
-    described = ", ".join(f"{k}={v}" for k, v in filter_.query(page="").items()) or "all"
-    await audit.log(state.db, state.clock(), staff.email, "export_csv", staff_id=staff.id,
-                    detail=f"{len(rows)} rows ({described})")  # fmt: skip
-    stamp = state.clock().strftime("%Y%m%d-%H%M")
+    now = app.clock()
+    await followup.record_export(app.db, staff_of(request), filter_, len(rows), now)
+    stamp = now.strftime("%Y%m%d-%H%M")
     return Response(
         "\ufeff" + buffer.getvalue(),  # BOM: spreadsheets then read the file as UTF-8
         media_type="text/csv; charset=utf-8",
@@ -251,12 +262,18 @@ async def hours_page(request: Request) -> Response:
     return await render(request, "staff/hours.html", await _hours_context(request))
 
 
+def _sentence(message: str) -> str:
+    return message[:1].upper() + message[1:] + ("" if message.endswith(".") else ".")
+
+
 @require_staff
 async def add_closure(request: Request) -> Response:
     """Close for a day or set special hours; the public site follows at once."""
-    state = request.app.state
-    form = await staff_form(request)
+    app = ctx(request)
+    form: Mapping[str, str] = await staff_form(request)
     special = form.get("kind") == "special"
+    staff = staff_of(request)
+    now = app.clock()
     try:
         entry = closures.make_override(
             form.get("day", ""),
@@ -264,34 +281,26 @@ async def add_closure(request: Request) -> Response:
             form.get("opens") if special else None,
             form.get("closes") if special else None,
         )
-        if entry.day < state.clock().astimezone(state.clinic.schedule.tz).date():
-            raise ValueError("that date has passed; check the year")
+        today = now.astimezone(app.clinic.schedule.tz).date()
+        await closures.put(app.db, entry, now, today, staff.email, staff.id)
     except ValueError as exc:
-        message = str(exc)
-        message = message[:1].upper() + message[1:] + ("" if message.endswith(".") else ".")
-        context = await _hours_context(request, hours_error=message, hours_values=form)
+        context = await _hours_context(
+            request, hours_error=_sentence(str(exc)), hours_values=dict(form)
+        )
         return await render(request, "staff/hours.html", context, status_code=422)
-    now = state.clock()
-    await closures.put(state.db, entry, now)
-    staff = request.state.staff
-    hours = f"{entry.opens:%H:%M}-{entry.closes:%H:%M}" if entry.opens else "closed"
-    await audit.log(state.db, now, staff.email, "closure_add", staff_id=staff.id,
-                    detail=f"{entry.day.isoformat()} {hours} ({entry.reason})")  # fmt: skip
     return RedirectResponse(request.app.url_path_for("staff_hours"), status_code=303)
 
 
 @require_staff
 async def remove_closure(request: Request) -> Response:
     """Delete a dated entry."""
-    state = request.app.state
+    app = ctx(request)
     try:
         day = closures.parse_day(request.path_params["day"])
     except ValueError:
         raise HTTPException(404) from None
-    if await closures.remove(state.db, day):
-        staff = request.state.staff
-        await audit.log(state.db, state.clock(), staff.email, "closure_remove",
-                        staff_id=staff.id, detail=day.isoformat())  # fmt: skip
+    staff = staff_of(request)
+    await closures.remove(app.db, day, app.clock(), staff.email, staff.id)
     return RedirectResponse(request.app.url_path_for("staff_hours"), status_code=303)
 
 

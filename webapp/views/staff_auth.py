@@ -5,17 +5,19 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Awaitable, Callable
-from urllib.parse import parse_qsl, urlencode, urlsplit
+from urllib.parse import urlencode, urlsplit
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from webapp import audit
-from webapp.auth import Session, csrf_matches, find_staff, replace_hash
-from webapp.security import BadToken, ExpiredToken, is_cross_origin
+from webapp import auth
+from webapp.auth import Session, Staff, csrf_matches, find_staff, replace_hash
+from webapp.context import ctx
+from webapp.security import BadToken, ExpiredToken
 from webapp.views.common import client_key, is_htmx, render
+from webapp.views.forms import Fields, read_form
 
 log = logging.getLogger(__name__)
 Handler = Callable[[Request], Awaitable[Response]]
@@ -26,16 +28,30 @@ MAX_FIELD = 512
 
 def cookie_name(request: Request) -> str:
     """__Host- cookies are pinned to this host over HTTPS; plain name for local HTTP."""
-    return "__Host-aki_staff" if request.app.state.settings.https_only else "aki_staff"
+    return "__Host-aki_staff" if ctx(request).settings.https_only else "aki_staff"
 
 
 async def current_session(request: Request) -> Session | None:
     """The signed-in staff session for this request, loaded once."""
     if "staff_session" not in request.scope:
-        state = request.app.state
+        app = ctx(request)
         cookie = request.cookies.get(cookie_name(request))
-        request.scope["staff_session"] = await state.sessions.load(cookie, state.clock())
-    return request.scope["staff_session"]
+        request.scope["staff_session"] = await app.sessions.load(cookie, app.clock())
+    found = request.scope["staff_session"]
+    return found if isinstance(found, Session) else None
+
+
+def signed_in(request: Request) -> Session:
+    """The session of a request that passed `require_staff`."""
+    found = request.scope.get("staff_session")
+    if not isinstance(found, Session):
+        raise RuntimeError("this handler needs @require_staff")
+    return found
+
+
+def staff_of(request: Request) -> Staff:
+    """The member of staff behind a request that passed `require_staff`."""
+    return signed_in(request).staff
 
 
 def safe_next(target: str | None) -> str:
@@ -80,36 +96,18 @@ def require_staff(handler: Handler) -> Handler:
             return _staff_headers(RedirectResponse(login, status_code=303))
         if request.method not in ("GET", "HEAD"):
             await check_csrf(request, session)
-        request.state.staff = session.staff
-        request.state.csrf = session.csrf_token
         return _staff_headers(await handler(request))
 
     return guarded
 
 
-async def staff_form(request: Request) -> dict[str, str]:
-    """A staff form's fields (url-encoded, UTF-8); cached on the request."""
-    if "staff_form" not in request.scope:
-        content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-        if content_type != "application/x-www-form-urlencoded":
-            raise HTTPException(415, "Please send the form from the page.")
-        try:
-            pairs = parse_qsl(
-                (await request.body()).decode("utf-8"),
-                keep_blank_values=True,
-                errors="strict",
-                max_num_fields=20,
-            )
-        except (UnicodeDecodeError, ValueError):
-            raise HTTPException(400, "The form could not be read.") from None
-        request.scope["staff_form"] = dict(pairs)
-    return request.scope["staff_form"]
+async def staff_form(request: Request) -> Fields:
+    """A staff form's fields (same origin, url-encoded, UTF-8, each name once)."""
+    return await read_form(request, ctx(request).settings.base_url)
 
 
 async def check_csrf(request: Request, session: Session) -> None:
     """Unsafe staff requests need this session's token and a same-origin browser context."""
-    if is_cross_origin(request, request.app.state.settings.base_url):
-        raise HTTPException(403, "This action can only be taken from the clinic's own site.")
     submitted = (await staff_form(request)).get("csrf")
     if not csrf_matches(session, submitted):
         raise HTTPException(403, "This form has expired. Reload the page and try again.")
@@ -130,7 +128,7 @@ async def _login_form(
     headers: dict[str, str] | None = None,
     next_url: str | None = None,
 ) -> Response:
-    state = request.app.state
+    state = ctx(request)
     context = {
         "login": {
             "token": state.login_tokens.issue(state.clock()),
@@ -147,9 +145,7 @@ async def _login_form(
 
 async def login(request: Request) -> Response:
     """Check credentials; one message for every failure; throttle repeated failures."""
-    state = request.app.state
-    if is_cross_origin(request, state.settings.base_url):
-        raise HTTPException(403, "Sign in from the clinic's own site.")
+    state = ctx(request)
     form = await staff_form(request)
     email = form.get("email", "").strip()[:MAX_FIELD]
     password = form.get("password", "")[:MAX_FIELD]
@@ -165,8 +161,7 @@ async def login(request: Request) -> Response:
         wait = max(limits.account.retry_after(account_key), limits.client.retry_after(client))
         # One audit entry per lock-out, not per refused attempt (the trail is append-only).
         if limits.noted.hit(f"{account_key}|{client}"):
-            await audit.log(state.db, now, email or "(blank)", "login_locked",
-                            detail=f"from {client}")  # fmt: skip
+            await auth.record_refusal(state.db, email, client, now, locked=True)
             log.warning("staff sign-in refused after repeated failures")
         message = f"Too many failed attempts. Try again in {max(1, wait // 60)} minutes."
         return await _login_form(
@@ -177,13 +172,12 @@ async def login(request: Request) -> Response:
     if not ok or found is None or not found[0].active:
         limits.account.hit(account_key)
         limits.client.hit(client)
-        await audit.log(state.db, now, email or "(blank)", "login_failed", detail=f"from {client}")
+        await auth.record_refusal(state.db, email, client, now)
         return await _login_form(request, 400, LOGIN_ERROR, email, next_url=form.get("next"))
     staff = found[0]
     if state.hasher.needs_rehash(found[1]):
         await replace_hash(state.db, staff.id, state.hasher.hash_sync(password), now)
-    cookie, _csrf = await state.sessions.start(staff.id, now)
-    await audit.log(state.db, now, staff.email, "login", staff_id=staff.id)
+    cookie, _csrf = await state.sessions.start(staff, now)
     response = RedirectResponse(safe_next(form.get("next")), status_code=303)
     response.set_cookie(
         cookie_name(request), cookie, httponly=True, samesite="lax",
@@ -195,12 +189,8 @@ async def login(request: Request) -> Response:
 @require_staff
 async def logout(request: Request) -> Response:
     """End the session at once: the cookie stops working even if it was copied."""
-    state = request.app.state
-    session = await current_session(request)
-    assert session is not None
-    await state.sessions.end(session.id_hash)
-    await audit.log(state.db, state.clock(), session.staff.email, "logout",
-                    staff_id=session.staff.id)  # fmt: skip
+    state = ctx(request)
+    await state.sessions.sign_out(signed_in(request), state.clock())
     response = RedirectResponse("/staff/login", status_code=303)
     response.delete_cookie(cookie_name(request), path="/", secure=state.settings.https_only,
                            httponly=True, samesite="lax")  # fmt: skip

@@ -1,0 +1,61 @@
+"""The application context: every service the views use, typed, built once in `create_app`.
+
+Views reach it through `ctx(request)`; mypy then checks each use. Nothing here does I/O at
+import time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from itsdangerous import URLSafeSerializer
+from starlette.requests import Request
+from starlette.templating import Jinja2Templates
+
+from webapp.auth import Hasher, LoginLimits, Sessions
+from webapp.clinic import Clinic
+from webapp.clock import Clock
+from webapp.content import ArticleStore
+from webapp.db import Database
+from webapp.pagecache import ArticleVersion, ClosureCache, PageCache, ResponseMemo
+from webapp.ratelimit import SlidingWindow
+from webapp.security import FormTokens
+from webapp.settings import Settings
+from webapp.static import StaticAssets
+
+
+@dataclass(frozen=True)
+class AppContext:
+    """The services of one running app."""
+
+    settings: Settings
+    clock: Clock
+    db: Database
+    clinic: Clinic
+    static: StaticAssets
+    templates: Jinja2Templates
+    articles: ArticleStore
+    article_version: ArticleVersion
+    closure_cache: ClosureCache
+    page_cache: PageCache
+    dashboard_memo: ResponseMemo
+    form_tokens: FormTokens
+    done_tokens: URLSafeSerializer
+    consultation_limiter: SlidingWindow
+    hasher: Hasher
+    sessions: Sessions
+    login_tokens: FormTokens
+    login_limits: LoginLimits
+
+
+def of(app: object) -> AppContext:
+    """The context of an app made by `create_app`."""
+    found = getattr(app, "ctx", None)
+    if not isinstance(found, AppContext):
+        raise RuntimeError("this app was not made by webapp.app.create_app")
+    return found
+
+
+def ctx(request: Request) -> AppContext:
+    """The context of the app serving this request."""
+    return of(request.app)
