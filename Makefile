@@ -22,14 +22,16 @@ VNU_JAR := .cache/vnu/node_modules/vnu-jar/build/dist/vnu.jar
 $(VNU_JAR):
 	npm install --silent --no-audit --no-fund --prefix .cache/vnu vnu-jar@$(VNU_VERSION)
 
-## The whole suite: unit, HTTP and real-browser tests (needs Chromium; see README).
-test: $(STAMP) $(VNU_JAR)
-	$(PY) -m ruff check .
+## The whole suite: the checks of `make lint`, then unit, HTTP and real-browser tests
+## (needs Chromium; see README).
+test: lint $(VNU_JAR)
 	VNU_JAR=$(VNU_JAR) $(PY) -m pytest
 
+## Static checks: lint rules, formatting, and strict types on webapp/ (also the pre-commit hooks).
 lint: $(STAMP)
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
+	$(PY) -m mypy
 
 ## Load benchmark: the site against a bare ASGI app on the same uvicorn, driven by wrk
 ## (Debian's package; installed here when running as root). See tests/perf/README.md.

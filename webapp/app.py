@@ -84,7 +84,7 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> ClinicApp:
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        applied = await anyio.to_thread.run_sync(migrate, settings.database_path)
+        applied = await anyio.to_thread.run_sync(migrate, settings.database_path, clock)
         for name in applied:
             log.info("applied migration %s", name)
         await db.open()

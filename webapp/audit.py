@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 import aiosqlite
 
@@ -51,7 +52,7 @@ async def log(db: Database, now: datetime, actor: str, action: str, **kwargs: ob
     await db.write(work)
 
 
-async def for_request(db: Database, consultation_id: int) -> list[dict]:
+async def for_request(db: Database, consultation_id: int) -> list[dict[str, Any]]:
     """A request's history, oldest first."""
     rows = await db.fetchall(
         "SELECT at, actor, action, detail FROM audit_log WHERE consultation_id = ? ORDER BY at, id",

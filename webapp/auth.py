@@ -110,10 +110,11 @@ class Hasher:
         """Check a password; an unknown account costs the same time as a known one."""
 
         def check() -> bool:
-            if not stored and self._dummy is None:
-                self._dummy = self._hasher.hash(secrets.token_urlsafe(16))
+            against = stored or self._dummy
+            if against is None:
+                against = self._dummy = self._hasher.hash(secrets.token_urlsafe(16))
             try:
-                return self._hasher.verify(stored or self._dummy, password) and stored is not None
+                return self._hasher.verify(against, password) and bool(stored)
             except (VerificationError, InvalidHashError):
                 return False
 

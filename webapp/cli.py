@@ -63,13 +63,15 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _migrate(settings: Settings, args: argparse.Namespace) -> int:
-    applied = migrate(settings.database_path)
+    applied = migrate(settings.database_path, args.clock)
     print(f"applied {len(applied)} migration(s)" + (": " + ", ".join(applied) if applied else ""))
     return 0
 
 
-async def _with_db(settings: Settings, work: Callable[[Database], Awaitable[T]]) -> T:
-    migrate(settings.database_path)
+async def _with_db(
+    settings: Settings, work: Callable[[Database], Awaitable[T]], clock: Clock = system_clock
+) -> T:
+    migrate(settings.database_path, clock)
     db = Database(settings.database_path)
     await db.open()
     try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import tomllib
 from dataclasses import dataclass
+from datetime import time
 from pathlib import Path
 from urllib.parse import quote_plus
 
@@ -60,7 +61,7 @@ class Clinic:
         return f"tel:{digits}"
 
 
-def hours_text(hours: tuple | None) -> str:
+def hours_text(hours: tuple[time, time] | None) -> str:
     """One day's hours for people: "9:00 AM – 5:00 PM" or "Closed"."""
     if hours is None:
         return "Closed"

@@ -13,6 +13,8 @@ from typing import Any, TypeVar
 
 import aiosqlite
 
+from webapp.clock import Clock, system_clock
+
 T = TypeVar("T")
 MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 PRAGMAS = (
@@ -24,9 +26,8 @@ PRAGMAS = (
 )
 
 
-def utc_now_iso(now: datetime | None = None) -> str:
-    """An instant as the ISO-8601 UTC text stored in every timestamp column."""
-    now = now or datetime.now(UTC)
+def utc_now_iso(now: datetime) -> str:
+    """An instant (from the app's clock) as the ISO-8601 UTC text of every timestamp column."""
     return now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
@@ -49,7 +50,7 @@ def _migrations() -> list[tuple[int, str, str]]:
     return found
 
 
-def migrate(path: Path) -> list[str]:
+def migrate(path: Path, clock: Clock = system_clock) -> list[str]:
     """Apply pending migrations to the database at path; return the names applied."""
     conn = sqlite3.connect(path, isolation_level=None)
     try:
@@ -71,7 +72,7 @@ def migrate(path: Path) -> list[str]:
                     conn.execute(statement)
                 conn.execute(
                     "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
-                    (version, name, utc_now_iso()),
+                    (version, name, utc_now_iso(clock())),
                 )
                 conn.execute("COMMIT")
             except BaseException:

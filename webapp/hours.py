@@ -37,7 +37,7 @@ class Override:
             raise TypeError(f"override day must be a date, not a datetime: {self.day!r}")
         if (self.opens is None) != (self.closes is None):
             raise ValueError(f"override {self.day}: give both opens and closes, or neither")
-        if self.opens is not None and not self.opens < self.closes:
+        if self.opens is not None and self.closes is not None and not self.opens < self.closes:
             raise ValueError(f"override {self.day}: opens {self.opens} is not before {self.closes}")
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import time
 from typing import Any
 
 from webapp.clinic import Clinic
@@ -10,7 +11,7 @@ from webapp.content import Article
 from webapp.hours import DAY_KEYS, Override
 
 
-def _hhmm(value: Any) -> str:
+def _hhmm(value: time) -> str:
     return value.strftime("%H:%M")
 
 

@@ -107,7 +107,9 @@ class StaticAssets:
                     "body": b"" if scope["method"] == "HEAD" else body})  # fmt: skip
 
 
-async def _plain(send: Send, status: int, text: bytes, extra: list | None = None) -> None:
+async def _plain(
+    send: Send, status: int, text: bytes, extra: list[tuple[bytes, bytes]] | None = None
+) -> None:
     headers = [(b"content-type", b"text/plain; charset=utf-8"),
                (b"content-length", str(len(text)).encode()), *(extra or [])]  # fmt: skip
     await send({"type": "http.response.start", "status": status, "headers": headers})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import sqlite3
 import subprocess
@@ -362,3 +363,20 @@ def test_backup_copies_the_live_database_and_refuses_to_overwrite(tmp_path, monk
     assert main(["backup", "--to", str(target)]) == 2
     assert "already exists" in capsys.readouterr().err
     assert db.exists()
+
+
+def test_help_names_every_command(capsys):
+    """`python -m webapp --help` is how a developer finds the commands: it lists them all."""
+    from webapp.cli import main, parser
+
+    commands = next(
+        action for action in parser()._actions if isinstance(action, argparse._SubParsersAction)
+    ).choices
+    with pytest.raises(SystemExit) as done:
+        main(["--help"])
+    assert done.value.code == 0
+    out = capsys.readouterr().out
+    # The description, between the usage lines and argparse's own list.
+    shown = out.split("COMMAND [options].", 1)[1].split("positional arguments:", 1)[0]
+    listed = {line.split()[0] for line in shown.splitlines() if line.startswith("  ")}
+    assert set(commands) <= listed, set(commands) - listed

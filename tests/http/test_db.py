@@ -397,4 +397,4 @@ async def test_check_and_closed_database(db_path: Path) -> None:
 
 def test_utc_now_iso_format() -> None:
     assert utc_now_iso(datetime(2026, 12, 1, 10, 30, tzinfo=UTC)) == "2026-12-01T10:30:00.000000Z"
-    assert ISO_UTC.match(utc_now_iso())
+    assert ISO_UTC.match(utc_now_iso(datetime.now(UTC)))

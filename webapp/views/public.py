@@ -150,7 +150,9 @@ async def robots(request: Request) -> Response:
 
 async def sitemap(request: Request) -> Response:
     """The public pages and every article, with their last changes."""
-    entries = [(canonical_url(request, path), None) for path in ("/", "/clinic", "/privacy")]
+    entries: list[tuple[str, str | None]] = [
+        (canonical_url(request, path), None) for path in ("/", "/clinic", "/privacy")
+    ]
     entries.append((canonical_url(request, "/articles/"), None))
     for item in ctx(request).articles.all():
         url = canonical_url(request, request.url_for("article", slug=item.slug).path)
