@@ -57,6 +57,7 @@ def make_settings(tmp_path: Path, **overrides) -> Settings:
         "data_dir": ROOT / "data",
         "allowed_hosts": ("testserver", "127.0.0.1", "localhost"),
         "fast_password_hashing": True,
+        "background_jobs": False,
     }
     values.update(overrides)
     return Settings(**values)
@@ -88,3 +89,17 @@ def app(settings: Settings, clock: FakeClock):
 def client(app) -> Iterator[TestClient]:
     with TestClient(app, base_url="http://testserver") as test_client:
         yield test_client
+
+
+@pytest.fixture
+async def database(settings: Settings):
+    """A migrated database of the test's own, opened as the app opens it (for async tests)."""
+    from webapp.db import Database, migrate
+
+    migrate(settings.database_path)
+    db = Database(settings.database_path)
+    await db.open()
+    try:
+        yield db
+    finally:
+        await db.close()

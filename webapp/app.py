@@ -16,17 +16,19 @@ from starlette.routing import Mount
 from starlette.templating import Jinja2Templates
 from starlette.types import ASGIApp
 
+from webapp import housekeeping
 from webapp.auth import Hasher, LoginLimits, Sessions
 from webapp.clinic import load_clinic
 from webapp.clock import Clock, system_clock
 from webapp.content import ArticleStore
 from webapp.context import AppContext
 from webapp.db import Database, migrate
+from webapp.jobs import Jobs
 from webapp.pagecache import ArticleVersion, ClosureCache, PageCache, ResponseMemo
-from webapp.ratelimit import SlidingWindow
 from webapp.security import BodyLimitMiddleware, FormTokens, SecurityMiddleware
 from webapp.settings import Settings
 from webapp.static import StaticAssets
+from webapp.throttle import Limit, Throttle
 from webapp.views import consultation, errors, public, staff, staff_auth
 
 log = logging.getLogger("webapp")
@@ -89,7 +91,11 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> ClinicApp:
             log.info("applied migration %s", name)
         await db.open()
         try:
-            yield
+            async with anyio.create_task_group() as group:
+                if settings.background_jobs:
+                    group.start_soon(jobs.run_forever)
+                yield
+                group.cancel_scope.cancel()
         finally:
             await db.close()
 
@@ -110,6 +116,9 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> ClinicApp:
     templates = make_templates(settings, static)
     templates.env.globals["clinic"] = clinic
     limit, window = settings.consultation_limit
+    throttle = Throttle(db, settings.secret_key)
+    jobs = Jobs(db, clock, clinic.schedule.tz)
+    jobs.add(housekeeping.job(db))
     app.ctx = AppContext(
         settings=settings,
         clock=clock,
@@ -128,7 +137,9 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> ClinicApp:
             timedelta(seconds=settings.form_max_age_seconds),
         ),
         done_tokens=consultation.done_serializer(settings.secret_keys),
-        consultation_limiter=SlidingWindow(limit, window, clock),
+        consultation_limit=Limit("consultation", limit, timedelta(seconds=window)),
+        throttle=throttle,
+        jobs=jobs,
         hasher=Hasher(fast=settings.fast_password_hashing),
         sessions=Sessions(db, settings.secret_keys),
         login_tokens=FormTokens(settings.secret_keys, "staff-login", timedelta(hours=12)),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import secrets
 import sqlite3
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -58,6 +58,10 @@ class Stored:
 
 class RateLimited(Exception):
     """The client has sent too many new requests recently."""
+
+
+# Asked inside the write transaction, for a new request only: may it be stored?
+Admit = Callable[[aiosqlite.Connection], Awaitable[bool]]
 
 
 def normalise_phone(raw: str) -> str | None:
@@ -159,13 +163,13 @@ async def store(
     request: Submission,
     token_id: str,
     now: datetime,
-    admit: Callable[[], bool] = lambda: True,
+    admit: Admit | None = None,
 ) -> Stored:
     """Store a request once per form token; a repeat returns the first one's confirmation.
 
     `admit` runs inside the write transaction only for a new request, so a rate limit
-    counts each stored request once even when many arrive together; it raises nothing
-    itself: returning False makes this raise RateLimited and store nothing.
+    counts each stored request once even when many arrive together; returning False makes
+    this raise RateLimited and store nothing.
     """
     created = utc_now_iso(now)
 
@@ -177,7 +181,7 @@ async def store(
             row = await cursor.fetchone()
         if row is not None:
             return Stored(row[0], parse_utc(row[1]), row[2], replayed=True)
-        if not admit():
+        if admit is not None and not await admit(conn):
             raise RateLimited
         for _ in range(10):
             reference = new_reference()

@@ -17,11 +17,12 @@ from webapp.clinic import Clinic
 from webapp.clock import Clock
 from webapp.content import ArticleStore
 from webapp.db import Database
+from webapp.jobs import Jobs
 from webapp.pagecache import ArticleVersion, ClosureCache, PageCache, ResponseMemo
-from webapp.ratelimit import SlidingWindow
 from webapp.security import FormTokens
 from webapp.settings import Settings
 from webapp.static import StaticAssets
+from webapp.throttle import Limit, Throttle
 
 
 @dataclass(frozen=True)
@@ -41,7 +42,9 @@ class AppContext:
     dashboard_memo: ResponseMemo
     form_tokens: FormTokens
     done_tokens: URLSafeSerializer
-    consultation_limiter: SlidingWindow
+    consultation_limit: Limit
+    throttle: Throttle
+    jobs: Jobs
     hasher: Hasher
     sessions: Sessions
     login_tokens: FormTokens

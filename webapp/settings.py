@@ -43,6 +43,8 @@ class Settings:
     consultation_limit: tuple[int, int] = (5, 600)
     # Test suites only: Argon2id with cheap parameters. Never set from the environment.
     fast_password_hashing: bool = False
+    # Background jobs (retention, housekeeping, ...) tick in the process; tests call them.
+    background_jobs: bool = True
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property

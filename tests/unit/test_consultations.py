@@ -428,7 +428,7 @@ async def test_store_once_per_token(db):
     submission, _ = check(phone="518 555 0123")
     calls = []
 
-    def admit() -> bool:
+    async def admit(conn) -> bool:
         calls.append(1)
         return True
 
@@ -454,17 +454,21 @@ async def test_store_once_per_token(db):
     assert row["created_at"] == row["consent_at"] == "2026-12-01T15:30:05.000000Z"
 
 
+async def refuse(conn) -> bool:
+    return False
+
+
 @pytest.mark.anyio
 async def test_store_refused_by_admit_stores_nothing(db):
     submission, _ = check()
     with pytest.raises(RateLimited):
-        await store(db, submission, "nonce-1", NOW, lambda: False)
+        await store(db, submission, "nonce-1", NOW, refuse)
     assert count_rows(db.path) == 0
     # The refusal left no transaction open: the next write works.
     stored = await store(db, submission, "nonce-1", NOW)
     assert not stored.replayed
     # A stored token is still answered when admit would refuse.
-    again = await store(db, submission, "nonce-1", NOW, lambda: False)
+    again = await store(db, submission, "nonce-1", NOW, refuse)
     assert again.replayed and again.reference == stored.reference
     assert count_rows(db.path) == 1
 

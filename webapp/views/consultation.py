@@ -7,6 +7,7 @@ import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import aiosqlite
 from itsdangerous import BadSignature, URLSafeSerializer
 from starlette.datastructures import Secret
 from starlette.requests import Request
@@ -166,11 +167,15 @@ async def submit_consultation(request: Request) -> Response:
     submission, errors = validate(values)
     if submission is None:
         return await _form_again(request, values, errors, None, 422)
-    limiter, client = state.consultation_limiter, client_key(request)
+    limit, client = state.consultation_limit, client_key(request)
+
+    async def admit(conn: aiosqlite.Connection) -> bool:
+        return await state.throttle.reserve(conn, limit, client, now) is not None
+
     try:
-        stored = await store(state.db, submission, token.nonce, now, lambda: limiter.hit(client))
+        stored = await store(state.db, submission, token.nonce, now, admit)
     except RateLimited:
-        retry = str(limiter.retry_after(client))
+        retry = str(await state.throttle.retry_after(limit, client, now))
         return await _form_again(request, values, {}, "rate", 429, {"Retry-After": retry})
     if not stored.replayed:
         log.info("consultation request %s stored", stored.reference)

@@ -1,0 +1,96 @@
+"""Rate limits kept in the database: shared by every worker, checked and counted atomically.
+
+A limit is "at most `limit` events per key within `window`". `reserve` counts and records in
+the caller's write transaction (BEGIN IMMEDIATE), so however many requests arrive at once,
+no more than `limit` get through: the check and the act are one step. Keys are stored only
+as a keyed hash (an address or an email address never lands in the database), and events
+older than their window are pruned.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import math
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import aiosqlite
+from starlette.datastructures import Secret
+
+from webapp.db import Database, parse_utc, utc_now_iso
+
+# Events older than this are deleted whatever their limit's window (the longest in use).
+KEEP = timedelta(days=1)
+
+
+@dataclass(frozen=True)
+class Limit:
+    """At most `limit` events per key within `window`, under the name `bucket`."""
+
+    bucket: str
+    limit: int
+    window: timedelta
+
+
+class Throttle:
+    """Sliding-window limits over the `rate_events` table."""
+
+    def __init__(self, db: Database, key: Secret) -> None:
+        self.db = db
+        self._key = str(key).encode()
+
+    def digest(self, limit: Limit, key: str) -> str:
+        """The stored form of a key: a keyed hash, so the table holds no address or name."""
+        message = f"{limit.bucket}\x00{key}".encode()
+        return hmac.new(self._key, message, hashlib.sha256).hexdigest()[:32]
+
+    async def reserve(
+        self, conn: aiosqlite.Connection, limit: Limit, key: str, now: datetime
+    ) -> int | None:
+        """Inside a write transaction: record an event and return its id, or None (nothing
+        recorded) when the key already has `limit` events in the window."""
+        digest = self.digest(limit, key)
+        since = utc_now_iso(now - limit.window)
+        async with conn.execute(
+            "SELECT count(*) FROM rate_events WHERE bucket = ? AND key = ? AND at > ?",
+            (limit.bucket, digest, since),
+        ) as cursor:
+            row = await cursor.fetchone()
+        if row is not None and int(row[0]) >= limit.limit:
+            return None
+        cursor = await conn.execute(
+            "INSERT INTO rate_events (bucket, key, at) VALUES (?, ?, ?)",
+            (limit.bucket, digest, utc_now_iso(now)),
+        )
+        return int(cursor.lastrowid or 0)
+
+    async def release(self, conn: aiosqlite.Connection, event_id: int) -> None:
+        """Inside a write transaction: take back an event (e.g. the sign-in succeeded)."""
+        await conn.execute("DELETE FROM rate_events WHERE id = ?", (event_id,))
+
+    async def retry_after(self, limit: Limit, key: str, now: datetime) -> int:
+        """Whole seconds until key may act again (0 when it may now)."""
+        rows = await self.db.fetchall(
+            "SELECT at FROM rate_events WHERE bucket = ? AND key = ? AND at > ?"
+            " ORDER BY at DESC LIMIT ?",
+            (limit.bucket, self.digest(limit, key), utc_now_iso(now - limit.window), limit.limit),
+        )
+        if len(rows) < limit.limit:
+            return 0
+        oldest = parse_utc(rows[-1][0])
+        return max(1, math.ceil((oldest + limit.window - now).total_seconds()))
+
+    async def count(self, limit: Limit, key: str, now: datetime) -> int:
+        """Events for key within the window."""
+        row = await self.db.fetchone(
+            "SELECT count(*) FROM rate_events WHERE bucket = ? AND key = ? AND at > ?",
+            (limit.bucket, self.digest(limit, key), utc_now_iso(now - limit.window)),
+        )
+        return int(row[0]) if row else 0
+
+
+async def prune(conn: aiosqlite.Connection, now: datetime) -> int:
+    """Inside a write transaction: delete events older than KEEP; returns how many."""
+    cursor = await conn.execute("DELETE FROM rate_events WHERE at < ?", (utc_now_iso(now - KEEP),))
+    return cursor.rowcount
