@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from datetime import timedelta
+from datetime import datetime, time, timedelta
 from typing import Any
 
 import anyio
@@ -23,6 +23,7 @@ from webapp.clock import Clock, system_clock
 from webapp.content import ArticleStore
 from webapp.context import AppContext
 from webapp.db import Database, migrate
+from webapp.hours import format_date, format_time
 from webapp.jobs import Jobs
 from webapp.pagecache import ArticleVersion, ClosureCache, PageCache, ResponseMemo
 from webapp.security import BodyLimitMiddleware, FormTokens, SecurityMiddleware
@@ -63,6 +64,11 @@ def _url_path_function() -> Callable[..., str]:
     return url_path
 
 
+def _clock_filter(value: time | datetime) -> str:
+    """A clock time (or a datetime's, in its own zone) as hours.format_time writes it."""
+    return format_time(value.time() if isinstance(value, datetime) else value)
+
+
 def make_templates(settings: Settings, static: StaticAssets) -> Jinja2Templates:
     """A Jinja environment that escapes everything and compiles each template once."""
     env = jinja2.Environment(
@@ -74,6 +80,9 @@ def make_templates(settings: Settings, static: StaticAssets) -> Jinja2Templates:
         lstrip_blocks=True,
     )
     env.globals["static_url"] = static.url_path
+    # One way of writing times and dates on every page: "12:00 noon", "Thursday, December 24".
+    env.filters["clock"] = _clock_filter
+    env.filters["long_date"] = format_date
     # Root-relative links: the page works behind any host name or proxy.
     env.globals["url_for"] = _url_path_function()
     return Jinja2Templates(env=env)

@@ -7,18 +7,24 @@ import secrets
 import sqlite3
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, time
 
 import aiosqlite
 
 from webapp.db import Database, parse_utc, utc_now_iso
+from webapp.hours import format_time
 
 MAX_NAME = 100
 MAX_EMAIL = 254
 MAX_MESSAGE = 1000
 CONTACT_METHODS = {"call": "Phone call", "text": "Text message", "email": "Email"}
-BEST_TIMES = {"morning": "Morning (9 AM – noon)", "afternoon": "Afternoon (noon – 5 PM)",
-              "any": "Any time"}  # fmt: skip
+# Written as every other time on the site is (hours.format_time): "12:00 noon", "5:00 PM".
+_NINE, _NOON, _FIVE = (format_time(time(h)) for h in (9, 12, 17))
+BEST_TIMES = {
+    "morning": f"Morning ({_NINE} – {_NOON})",
+    "afternoon": f"Afternoon ({_NOON} – {_FIVE})",
+    "any": "Any time",
+}
 # The form's own fields; anything else in a submission is refused.
 PERSON_FIELDS = ("full_name", "email", "phone", "contact_method", "best_time", "message", "consent")
 FORM_FIELDS = frozenset({*PERSON_FIELDS, "token", "website"})

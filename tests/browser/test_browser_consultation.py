@@ -75,7 +75,7 @@ def fill_valid(page: Page, name: str, *, method: str = "Email") -> None:
     page.locator("#cf-email").fill("visitor@example.org")
     page.locator("#cf-phone").fill("(518) 555-0123")
     page.get_by_role("radio", name=method).check()
-    page.get_by_role("radio", name="Morning (9 AM – noon)").check()
+    page.get_by_role("radio", name="Morning (9:00 AM – 12:00 noon)").check()
     page.locator("#cf-message").fill("Evenings are hard; mornings are best.")
     page.locator("#cf-consent").check()
 
@@ -85,7 +85,7 @@ def assert_valid_values_kept(page: Page, name: str, method: str) -> None:
     expect(page.locator("#cf-email")).to_have_value("visitor@example.org")
     expect(page.locator("#cf-phone")).to_have_value("(518) 555-0123")
     expect(page.get_by_role("radio", name=method)).to_be_checked()
-    expect(page.get_by_role("radio", name="Morning (9 AM – noon)")).to_be_checked()
+    expect(page.get_by_role("radio", name="Morning (9:00 AM – 12:00 noon)")).to_be_checked()
     expect(page.locator("#cf-message")).to_have_value("Evenings are hard; mornings are best.")
     expect(page.locator("#cf-consent")).to_be_checked()
 
@@ -186,7 +186,7 @@ def test_article_form_errors_then_confirmation_in_place(
     expect(done.locator(".done__title")).to_have_text(DONE_TITLE)
     reference = done.locator(".reference").inner_text()
     assert REFERENCE.fullmatch(reference), reference
-    expect(done).to_contain_text("a member of our team will email you")
+    expect(done).to_contain_text("we will email you by 5:00 PM ET today")
     expect(form_box).to_have_count(1)
     expect(page.locator("form.consultation-form")).to_have_count(0)
 
@@ -263,7 +263,7 @@ def test_without_javascript_errors_page_then_thanks_page(
     reference = done.locator(".reference").inner_text()
     assert REFERENCE.fullmatch(reference), reference
     expect(done).to_contain_text(f"Your reference is {reference}. You do not need to do anything")
-    expect(done).to_contain_text("a member of our team will call you")
+    expect(done).to_contain_text("we will call you by 5:00 PM ET today")
     thanks_url = page.url
 
     # axe in the same states: the 422 page from a native POST, then the same thanks URL.

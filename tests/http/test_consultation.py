@@ -113,7 +113,7 @@ def test_htmx_success_answers_the_confirmation_fragment(client, clock, settings)
     assert REFERENCE_FORMAT.match(reference)
     assert "Thank you. We have your request." in body
     assert (
-        "a member of our team will call you today, during clinic hours, at the time you chose"
+        "What happens next: we will call you by 5:00 PM ET today to arrange a consultation"
         in words(body)
     )
     assert [r["reference"] for r in rows(settings)] == [reference]
@@ -122,11 +122,12 @@ def test_htmx_success_answers_the_confirmation_fragment(client, clock, settings)
 @pytest.mark.parametrize(
     ("local", "method", "reply"),
     [
-        ((2026, 12, 1, 10, 30), "call", "will call you today, during clinic hours,"),
-        ((2026, 12, 1, 18, 0), "email", "will email you after 9:00 AM ET tomorrow,"),
-        ((2026, 12, 1, 7, 0), "text", "will text you after 9:00 AM ET today,"),
-        # Rendered at 16:59:56, sent at 17:00:01, just after closing.
-        ((2026, 12, 1, 16, 59, 56), "call", "will call you after 9:00 AM ET tomorrow,"),
+        ((2026, 12, 1, 10, 30), "call", "will call you by 5:00 PM ET today to"),
+        ((2026, 12, 1, 18, 0), "email", "will email you by 5:00 PM ET tomorrow (Wednesday) to"),
+        ((2026, 12, 1, 7, 0), "text", "will text you by 5:00 PM ET today to"),
+        # Rendered at 15:59:56, sent at 16:00:01: under an hour of opening time is left.
+        ((2026, 12, 1, 15, 59, 56), "call", "will call you by 5:00 PM ET tomorrow (Wednesday)"),
+        ((2026, 12, 1, 15, 59, 55), "call", "will call you by 5:00 PM ET today to"),
     ],
 )
 def test_reply_window(client, clock, local, method, reply):
@@ -143,16 +144,16 @@ def test_reply_window_skips_a_thanksgiving_closure(client, app, clock, settings)
     token = new_token(client, clock)
     response = post_htmx(client, form(token, contact_method="email"))
     assert response.status_code == 200
-    assert "will email you after 9:00 AM ET on Friday," in words(response.text)
+    assert "will email you by Friday, 5:00 PM ET to" in words(response.text)
     assert "tomorrow" not in response.text
     # The no-JavaScript confirmation says the same.
     second = client.post("/consultation", data=form(new_token(client, clock)))
     assert second.status_code == 200
-    assert "will call you after 9:00 AM ET on Friday," in words(second.text)
+    assert "will call you by Friday, 5:00 PM ET to" in words(second.text)
     # Sent on Thanksgiving itself, while the clinic would normally be open.
     clock.set_local(2026, 11, 26, 11, 0)
     third = post_htmx(client, form(new_token(client, clock)))
-    assert "will call you after 9:00 AM ET tomorrow," in words(third.text)
+    assert "will call you by 5:00 PM ET tomorrow (Friday) to" in words(third.text)
     assert count(settings) == 3
 
 
@@ -171,7 +172,7 @@ def test_no_js_success_redirects_to_the_confirmation_page(client, clock, setting
     assert "<title>Request received · Albany Ketamine Infusions</title>" in page.text
     assert '<meta name="robots" content="noindex">' in page.text
     assert reference_in(page.text) == row["reference"]
-    assert "will call you today, during clinic hours," in words(page.text)
+    assert "will call you by 5:00 PM ET today to" in words(page.text)
     # Loading the page again (a reload) stores nothing.
     assert client.get(location).status_code == 200
     assert count(settings) == 1

@@ -27,7 +27,7 @@ from webapp.consultations import (
     validate,
 )
 from webapp.context import ctx
-from webapp.hours import reply_window
+from webapp.hours import format_reply_by, reply_by
 from webapp.pagecache import Built
 from webapp.security import BadToken, ExpiredToken
 from webapp.views.common import (
@@ -122,11 +122,14 @@ async def _form_again(
 
 
 async def _done_context(request: Request, stored: Stored) -> dict[str, Any]:
-    _, schedule = await schedule_now(request)
+    now, schedule = await schedule_now(request)
+    by = reply_by(stored.created_at, schedule)
+    # Day words ("today") are relative to when the page is read; once past, the date is given.
+    relative_to = now if by is None or by > now else None
     return {
         "done": {
             "reference": stored.reference,
-            "reply": reply_window(stored.created_at, schedule),
+            "reply": format_reply_by(by, schedule.tz, relative_to),
             "method": stored.contact_method,
         }
     }
