@@ -16,7 +16,7 @@ from starlette.routing import Mount
 from starlette.templating import Jinja2Templates
 from starlette.types import ASGIApp
 
-from webapp import housekeeping
+from webapp import consultations, drafts, housekeeping
 from webapp.auth import Hasher, LoginLimits, Sessions
 from webapp.clinic import load_clinic
 from webapp.clock import Clock, system_clock
@@ -128,6 +128,10 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> ClinicApp:
     throttle = Throttle(db, settings.secret_key)
     jobs = Jobs(db, clock, clinic.schedule.tz)
     jobs.add(housekeeping.job(db))
+    jobs.add(drafts.job(db))
+    jobs.add(consultations.spam_purge_job(db))
+    per_client = Limit("consultation", limit, timedelta(seconds=window))
+    flood, flood_window = settings.consultation_flood
     app.ctx = AppContext(
         settings=settings,
         clock=clock,
@@ -146,12 +150,17 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> ClinicApp:
             timedelta(seconds=settings.form_max_age_seconds),
         ),
         done_tokens=consultation.done_serializer(settings.secret_keys),
-        consultation_limit=Limit("consultation", limit, timedelta(seconds=window)),
+        consultation_limit=per_client,
         throttle=throttle,
         jobs=jobs,
         hasher=Hasher(fast=settings.fast_password_hashing),
         sessions=Sessions(db, settings.secret_keys),
         login_tokens=FormTokens(settings.secret_keys, "staff-login", timedelta(hours=12)),
         login_limits=LoginLimits.make(clock),
+        intake=consultations.Intake(
+            throttle,
+            per_client,
+            Limit("consultation-flood", flood, timedelta(seconds=flood_window)),
+        ),
     )
     return app

@@ -1,4 +1,11 @@
-"""Consultation requests: validation (pure) and the queries that store them exactly once."""
+"""Consultation requests: validation (pure) and the queries that store them exactly once.
+
+Nothing that passes validation is thrown away: a request that looks automated (the hidden
+field filled in, sent implausibly fast, or arriving in a flood) is stored with a
+`suspected_spam` flag naming the signal, and the visitor's answer is the same either way.
+Staff move a flagged request to the queue (followup.move_to_queue); unmoved ones are purged
+after SPAM_KEEP.
+"""
 
 from __future__ import annotations
 
@@ -7,12 +14,15 @@ import secrets
 import sqlite3
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, time
+from datetime import datetime, time, timedelta
 
 import aiosqlite
 
+from webapp import audit
 from webapp.db import Database, parse_utc, utc_now_iso
 from webapp.hours import format_time
+from webapp.jobs import Job
+from webapp.throttle import Limit, Throttle
 
 MAX_NAME = 100
 MAX_EMAIL = 254
@@ -27,7 +37,8 @@ BEST_TIMES = {
 }
 # The form's own fields; anything else in a submission is refused.
 PERSON_FIELDS = ("full_name", "email", "phone", "contact_method", "best_time", "message", "consent")
-FORM_FIELDS = frozenset({*PERSON_FIELDS, "token", "website"})
+# `draft`: the no-JavaScript form shown again from a kept draft names it, to forget it once sent.
+FORM_FIELDS = frozenset({*PERSON_FIELDS, "token", "website", "draft"})
 HONEYPOT = "website"
 # Crockford-style alphabet: no I, L, O, U, so a reference reads aloud without confusion.
 REFERENCE_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
@@ -52,6 +63,18 @@ class Submission:
     message: str
 
 
+# The signals that flag a request as suspected spam, strongest first, as staff read them.
+SPAM_KINDS = {
+    "honeypot": "the hidden field was filled in",
+    "too_fast": "sent within seconds of the form appearing",
+    "flood": "sent during a flood of requests",
+}
+SPAM_KEEP = timedelta(days=30)
+# "Flood" for a clinic whose families, offices and shelters share one address: per address,
+# more in a day than any household sends; or, site-wide, far more than the clinic ever gets.
+FLOOD_PER_CLIENT = (12, timedelta(days=1))
+
+
 @dataclass(frozen=True)
 class Stored:
     """What the visitor's confirmation needs."""
@@ -59,7 +82,10 @@ class Stored:
     reference: str
     created_at: datetime
     contact_method: str
+    reply_by: datetime | None = None
     replayed: bool = False
+    # For the log line only: the visitor's answer never depends on it.
+    suspected_spam: str | None = None
 
 
 class RateLimited(Exception):
@@ -68,6 +94,53 @@ class RateLimited(Exception):
 
 # Asked inside the write transaction, for a new request only: may it be stored?
 Admit = Callable[[aiosqlite.Connection], Awaitable[bool]]
+# Asked next, for an admitted new request: does it arrive in a flood (stored, but flagged)?
+Flood = Callable[[aiosqlite.Connection], Awaitable[bool]]
+
+
+def automated_signal(values: Mapping[str, str], form_age: timedelta, fastest: float) -> str | None:
+    """The bot signal a submission carries by itself (honeypot, too fast), or None."""
+    if values.get(HONEYPOT):
+        return "honeypot"
+    if form_age < timedelta(seconds=fastest):
+        return "too_fast"
+    return None
+
+
+@dataclass(frozen=True)
+class Intake:
+    """The limits a new request meets in its write transaction, kept in the rate_events table.
+
+    `per_client` refuses (RateLimited: the visitor is told plainly, nothing is stored);
+    the flood limits only flag, so a real person caught in one is still stored.
+    """
+
+    throttle: Throttle
+    per_client: Limit
+    flood_site: Limit
+    flood_client: Limit = Limit("consultation-flood-client", *FLOOD_PER_CLIENT)
+
+    def admit(self, client: str, now: datetime) -> Admit:
+        """Under the per-client limit? Counts this request when it is."""
+
+        async def check(conn: aiosqlite.Connection) -> bool:
+            return await self.throttle.reserve(conn, self.per_client, client, now) is not None
+
+        return check
+
+    def flood(self, client: str, now: datetime) -> Flood:
+        """Over either flood limit? Every admitted request is counted, flagged or not."""
+
+        async def check(conn: aiosqlite.Connection) -> bool:
+            site = await self.throttle.hit(conn, self.flood_site, "site", now)
+            own = await self.throttle.hit(conn, self.flood_client, client, now)
+            return not (site and own)
+
+        return check
+
+    async def retry_after(self, client: str, now: datetime) -> int:
+        """Whole seconds until this client may send a new request again."""
+        return await self.throttle.retry_after(self.per_client, client, now)
 
 
 def normalise_phone(raw: str) -> str | None:
@@ -170,43 +243,92 @@ async def store(
     token_id: str,
     now: datetime,
     admit: Admit | None = None,
+    *,
+    reply_by: datetime | None = None,
+    signal: str | None = None,
+    flood: Flood | None = None,
 ) -> Stored:
     """Store a request once per form token; a repeat returns the first one's confirmation.
 
     `admit` runs inside the write transaction only for a new request, so a rate limit
     counts each stored request once even when many arrive together; returning False makes
-    this raise RateLimited and store nothing.
+    this raise RateLimited and store nothing. `signal` (automated_signal) or a `flood` that
+    answers True stores the request flagged as suspected spam. `reply_by` is the promise
+    the confirmation states, kept with the request.
     """
+    if signal is not None and signal not in SPAM_KINDS:
+        raise ValueError(f"unknown spam signal {signal!r}")
     created = utc_now_iso(now)
+    promised = utc_now_iso(reply_by) if reply_by is not None else None
 
     async def work(conn: aiosqlite.Connection) -> Stored:
         async with conn.execute(
-            "SELECT reference, created_at, contact_method FROM consultations WHERE token_id = ?",
+            "SELECT reference, created_at, contact_method, reply_by FROM consultations"
+            " WHERE token_id = ?",
             (token_id,),
         ) as cursor:
             row = await cursor.fetchone()
         if row is not None:
-            return Stored(row[0], parse_utc(row[1]), row[2], replayed=True)
+            by = parse_utc(row[3]) if row[3] else None
+            return Stored(row[0], parse_utc(row[1]), row[2], by, replayed=True)
         if admit is not None and not await admit(conn):
             raise RateLimited
+        flagged = signal
+        if flood is not None and await flood(conn) and flagged is None:
+            flagged = "flood"
         for _ in range(10):
             reference = new_reference()
             try:
                 await conn.execute(
                     "INSERT INTO consultations (reference, token_id, full_name, email, phone,"
                     " contact_method, best_time, message, status, consent_at, created_at,"
-                    " updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'new', ?, ?, ?)",
+                    " updated_at, suspected_spam, reply_by)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'new', ?, ?, ?, ?, ?)",
                     (
                         reference, token_id, request.full_name, request.email, request.phone,
                         request.contact_method, request.best_time, request.message,
-                        created, created, created,
+                        created, created, created, flagged, promised,
                     ),
                 )  # fmt: skip
             except sqlite3.IntegrityError as exc:
                 if "reference" in str(exc):
                     continue  # a one-in-millions clash: draw another reference
                 raise
-            return Stored(reference, parse_utc(created), request.contact_method)
+            return Stored(
+                reference, parse_utc(created), request.contact_method, reply_by,
+                suspected_spam=flagged,
+            )  # fmt: skip
         raise RuntimeError("could not draw a unique reference")
 
     return await db.write(work)
+
+
+async def purge_spam(db: Database, now: datetime, keep: timedelta = SPAM_KEEP) -> int:
+    """Delete suspected spam that staff left unmoved for `keep` (30 days); their notes go too.
+
+    The cut-off comes from the app's clock. One audit entry records how many, never whose.
+    """
+    cutoff = utc_now_iso(now - keep)
+
+    async def work(conn: aiosqlite.Connection) -> int:
+        # Freed pages are zeroed, so the deleted text does not linger in the file.
+        await conn.execute("PRAGMA secure_delete = ON")
+        cursor = await conn.execute(
+            "DELETE FROM consultations WHERE suspected_spam IS NOT NULL AND created_at < ?",
+            (cutoff,),
+        )
+        deleted = cursor.rowcount
+        if deleted:
+            await audit.record(conn, now, "system", "spam_purge", detail=f"{deleted} deleted")
+        return deleted
+
+    return await db.write(work)
+
+
+def spam_purge_job(db: Database) -> Job:
+    """The daily purge of suspected spam older than 30 days, at a quiet hour."""
+
+    async def run(now: datetime) -> str:
+        return f"{await purge_spam(db, now)} suspected-spam requests over 30 days old deleted"
+
+    return Job("spam-purge", run, daily_at=time(3, 40))

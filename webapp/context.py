@@ -15,6 +15,7 @@ from starlette.templating import Jinja2Templates
 from webapp.auth import Hasher, LoginLimits, Sessions
 from webapp.clinic import Clinic
 from webapp.clock import Clock
+from webapp.consultations import Intake
 from webapp.content import ArticleStore
 from webapp.db import Database
 from webapp.jobs import Jobs
@@ -49,6 +50,7 @@ class AppContext:
     sessions: Sessions
     login_tokens: FormTokens
     login_limits: LoginLimits
+    intake: Intake
 
 
 def of(app: object) -> AppContext:
