@@ -16,7 +16,7 @@ from starlette.routing import Mount
 from starlette.templating import Jinja2Templates
 from starlette.types import ASGIApp
 
-from webapp import consultations, drafts, housekeeping
+from webapp import drafts, housekeeping, spam
 from webapp.auth import Hasher, LoginLimits, Sessions
 from webapp.clinic import load_clinic
 from webapp.clock import Clock, system_clock
@@ -129,7 +129,7 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> ClinicApp:
     jobs = Jobs(db, clock, clinic.schedule.tz)
     jobs.add(housekeeping.job(db))
     jobs.add(drafts.job(db))
-    jobs.add(consultations.spam_purge_job(db))
+    jobs.add(spam.purge_job(db))
     per_client = Limit("consultation", limit, timedelta(seconds=window))
     flood, flood_window = settings.consultation_flood
     app.ctx = AppContext(
@@ -157,7 +157,7 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> ClinicApp:
         sessions=Sessions(db, settings.secret_keys),
         login_tokens=FormTokens(settings.secret_keys, "staff-login", timedelta(hours=12)),
         login_limits=LoginLimits.make(clock),
-        intake=consultations.Intake(
+        intake=spam.Intake(
             throttle,
             per_client,
             Limit("consultation-flood", flood, timedelta(seconds=flood_window)),

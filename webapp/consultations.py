@@ -3,8 +3,8 @@
 Nothing that passes validation is thrown away: a request that looks automated (the hidden
 field filled in, sent implausibly fast, or arriving in a flood) is stored with a
 `suspected_spam` flag naming the signal, and the visitor's answer is the same either way.
-Staff move a flagged request to the queue (followup.move_to_queue); unmoved ones are purged
-after SPAM_KEEP.
+The signals, the flood limits and the purge live in webapp.spam; staff move a flagged request to
+the queue with followup.move_to_queue.
 """
 
 from __future__ import annotations
@@ -14,15 +14,12 @@ import secrets
 import sqlite3
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta
+from datetime import datetime, time
 
 import aiosqlite
 
-from webapp import audit
 from webapp.db import Database, parse_utc, utc_now_iso
 from webapp.hours import format_time
-from webapp.jobs import Job
-from webapp.throttle import Limit, Throttle
 
 MAX_NAME = 100
 MAX_EMAIL = 254
@@ -69,10 +66,6 @@ SPAM_KINDS = {
     "too_fast": "sent within seconds of the form appearing",
     "flood": "sent during a flood of requests",
 }
-SPAM_KEEP = timedelta(days=30)
-# "Flood" for a clinic whose families, offices and shelters share one address: per address,
-# more in a day than any household sends; or, site-wide, far more than the clinic ever gets.
-FLOOD_PER_CLIENT = (12, timedelta(days=1))
 
 
 @dataclass(frozen=True)
@@ -96,51 +89,6 @@ class RateLimited(Exception):
 Admit = Callable[[aiosqlite.Connection], Awaitable[bool]]
 # Asked next, for an admitted new request: does it arrive in a flood (stored, but flagged)?
 Flood = Callable[[aiosqlite.Connection], Awaitable[bool]]
-
-
-def automated_signal(values: Mapping[str, str], form_age: timedelta, fastest: float) -> str | None:
-    """The bot signal a submission carries by itself (honeypot, too fast), or None."""
-    if values.get(HONEYPOT):
-        return "honeypot"
-    if form_age < timedelta(seconds=fastest):
-        return "too_fast"
-    return None
-
-
-@dataclass(frozen=True)
-class Intake:
-    """The limits a new request meets in its write transaction, kept in the rate_events table.
-
-    `per_client` refuses (RateLimited: the visitor is told plainly, nothing is stored);
-    the flood limits only flag, so a real person caught in one is still stored.
-    """
-
-    throttle: Throttle
-    per_client: Limit
-    flood_site: Limit
-    flood_client: Limit = Limit("consultation-flood-client", *FLOOD_PER_CLIENT)
-
-    def admit(self, client: str, now: datetime) -> Admit:
-        """Under the per-client limit? Counts this request when it is."""
-
-        async def check(conn: aiosqlite.Connection) -> bool:
-            return await self.throttle.reserve(conn, self.per_client, client, now) is not None
-
-        return check
-
-    def flood(self, client: str, now: datetime) -> Flood:
-        """Over either flood limit? Every admitted request is counted, flagged or not."""
-
-        async def check(conn: aiosqlite.Connection) -> bool:
-            site = await self.throttle.hit(conn, self.flood_site, "site", now)
-            own = await self.throttle.hit(conn, self.flood_client, client, now)
-            return not (site and own)
-
-        return check
-
-    async def retry_after(self, client: str, now: datetime) -> int:
-        """Whole seconds until this client may send a new request again."""
-        return await self.throttle.retry_after(self.per_client, client, now)
 
 
 def normalise_phone(raw: str) -> str | None:
@@ -301,34 +249,3 @@ async def store(
         raise RuntimeError("could not draw a unique reference")
 
     return await db.write(work)
-
-
-async def purge_spam(db: Database, now: datetime, keep: timedelta = SPAM_KEEP) -> int:
-    """Delete suspected spam that staff left unmoved for `keep` (30 days); their notes go too.
-
-    The cut-off comes from the app's clock. One audit entry records how many, never whose.
-    """
-    cutoff = utc_now_iso(now - keep)
-
-    async def work(conn: aiosqlite.Connection) -> int:
-        # Freed pages are zeroed, so the deleted text does not linger in the file.
-        await conn.execute("PRAGMA secure_delete = ON")
-        cursor = await conn.execute(
-            "DELETE FROM consultations WHERE suspected_spam IS NOT NULL AND created_at < ?",
-            (cutoff,),
-        )
-        deleted = cursor.rowcount
-        if deleted:
-            await audit.record(conn, now, "system", "spam_purge", detail=f"{deleted} deleted")
-        return deleted
-
-    return await db.write(work)
-
-
-def spam_purge_job(db: Database) -> Job:
-    """The daily purge of suspected spam older than 30 days, at a quiet hour."""
-
-    async def run(now: datetime) -> str:
-        return f"{await purge_spam(db, now)} suspected-spam requests over 30 days old deleted"
-
-    return Job("spam-purge", run, daily_at=time(3, 40))

@@ -15,13 +15,13 @@ from starlette.templating import Jinja2Templates
 from webapp.auth import Hasher, LoginLimits, Sessions
 from webapp.clinic import Clinic
 from webapp.clock import Clock
-from webapp.consultations import Intake
 from webapp.content import ArticleStore
 from webapp.db import Database
 from webapp.jobs import Jobs
 from webapp.pagecache import ArticleVersion, ClosureCache, PageCache, ResponseMemo
 from webapp.security import FormTokens
 from webapp.settings import Settings
+from webapp.spam import Intake
 from webapp.static import StaticAssets
 from webapp.throttle import Limit, Throttle
 

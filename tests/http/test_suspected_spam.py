@@ -28,7 +28,7 @@ from tests.helpers import (
     rows,
     words,
 )
-from webapp import consultations
+from webapp import consultations, spam
 from webapp.app import create_app
 
 ROW = re.compile(r'<th scope="row"><a href="/staff/requests/(\d+)">([^<]*)</a>')
@@ -305,7 +305,7 @@ def test_a_shared_address_is_not_a_flood_for_a_household(client, clock, settings
 def test_more_in_a_day_from_one_address_than_any_household_is_a_flood(tmp_path, clock):
     settings = make_settings(tmp_path, consultation_limit=(100, 600))
     with TestClient(create_app(settings, clock=clock), base_url="http://testserver") as client:
-        per_day, _ = consultations.FLOOD_PER_CLIENT
+        per_day, _ = spam.FLOOD_PER_CLIENT
         for i in range(per_day + 1):
             clock.advance(minutes=30)
             send(client, clock, full_name=f"P{i}")

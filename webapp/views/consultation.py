@@ -23,7 +23,6 @@ from webapp.consultations import (
     PERSON_FIELDS,
     RateLimited,
     Stored,
-    automated_signal,
     store,
     validate,
 )
@@ -31,6 +30,7 @@ from webapp.context import ctx
 from webapp.hours import format_reply_by, reply_by
 from webapp.pagecache import Built
 from webapp.security import BadToken, ExpiredToken
+from webapp.spam import automated_signal
 from webapp.throttle import Limit
 from webapp.views.common import (
     cached_page,
