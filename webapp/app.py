@@ -22,7 +22,7 @@ from webapp.clinic import load_clinic
 from webapp.clock import Clock, system_clock
 from webapp.content import ArticleStore
 from webapp.context import AppContext
-from webapp.db import Database, migrate
+from webapp.db import Database, migrate, parse_utc, utc_now_iso
 from webapp.hours import format_date, format_time
 from webapp.jobs import Jobs
 from webapp.pagecache import ArticleVersion, ClosureCache, PageCache, ResponseMemo
@@ -69,6 +69,12 @@ def _clock_filter(value: time | datetime) -> str:
     return format_time(value.time() if isinstance(value, datetime) else value)
 
 
+def _html_instant(stored: str) -> str:
+    """A stored UTC timestamp ("...T15:30:10.000000Z") as a valid HTML datetime value, which
+    allows at most three digits of a second: "2026-12-01T15:30:10Z"."""
+    return utc_now_iso(parse_utc(stored)).split(".")[0] + "Z"
+
+
 def make_templates(settings: Settings, static: StaticAssets) -> Jinja2Templates:
     """A Jinja environment that escapes everything and compiles each template once."""
     env = jinja2.Environment(
@@ -83,6 +89,7 @@ def make_templates(settings: Settings, static: StaticAssets) -> Jinja2Templates:
     # One way of writing times and dates on every page: "12:00 noon", "Thursday, December 24".
     env.filters["clock"] = _clock_filter
     env.filters["long_date"] = format_date
+    env.filters["html_instant"] = _html_instant
     # Root-relative links: the page works behind any host name or proxy.
     env.globals["url_for"] = _url_path_function()
     return Jinja2Templates(env=env)
