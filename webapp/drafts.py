@@ -17,8 +17,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import aiosqlite
+import anyio
 
-from webapp.db import Database, parse_utc, utc_now_iso
+from webapp.db import Database, checkpoint, parse_utc, utc_now_iso
 from webapp.jobs import Job
 
 TTL = timedelta(minutes=10)
@@ -130,9 +131,13 @@ async def purge(db: Database, now: datetime) -> int:
 
 
 def job(db: Database) -> Job:
-    """Purge expired drafts every 5 minutes: none outlives its TTL by more than that."""
+    """Purge expired drafts every 5 minutes: none outlives its TTL by more than that, in the
+    database file or its write-ahead log."""
 
     async def run(now: datetime) -> str:
-        return f"{await purge(db, now)} expired form drafts deleted"
+        deleted = await purge(db, now)
+        if deleted:
+            await anyio.to_thread.run_sync(checkpoint, db.path)
+        return f"{deleted} expired form drafts deleted"
 
     return Job("form-drafts", run, every=timedelta(minutes=5))

@@ -11,10 +11,11 @@ from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 
 import aiosqlite
+import anyio
 
 from webapp import audit
 from webapp.consultations import HONEYPOT, Admit, Flood
-from webapp.db import Database, utc_now_iso
+from webapp.db import Database, checkpoint, utc_now_iso
 from webapp.jobs import Job
 from webapp.throttle import Limit, Throttle
 
@@ -95,6 +96,9 @@ def purge_job(db: Database) -> Job:
     """The daily purge of suspected spam older than 30 days, at a quiet hour."""
 
     async def run(now: datetime) -> str:
-        return f"{await purge_spam(db, now)} suspected-spam requests over 30 days old deleted"
+        deleted = await purge_spam(db, now)
+        if deleted:
+            await anyio.to_thread.run_sync(checkpoint, db.path)
+        return f"{deleted} suspected-spam requests over 30 days old deleted"
 
     return Job("spam-purge", run, daily_at=time(3, 40))

@@ -8,6 +8,7 @@ import sqlite3
 from contextlib import closing
 from dataclasses import replace
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from starlette.testclient import TestClient
@@ -235,6 +236,10 @@ def test_counts_follow_flags_statuses_and_deletes(staff_client):
 # --- the 30-day purge ---------------------------------------------------------------------------
 
 
+def raw_bytes(file: Path) -> bytes:
+    return file.read_bytes() if file.exists() else b""
+
+
 @pytest.mark.anyio
 async def test_spam_is_purged_after_30_days_by_a_daily_job(tmp_path, clock):
     settings = make_settings(tmp_path)
@@ -265,6 +270,9 @@ async def test_spam_is_purged_after_30_days_by_a_daily_job(tmp_path, clock):
         assert [o.name for o in await app.ctx.jobs.tick() if o.name == "spam-purge"] == []
         spam = await db.fetchone("SELECT n FROM consultation_counts WHERE status = 'spam'")
         assert spam[0] == 1
+        # The deleted name is in neither the database file nor its write-ahead log.
+        for suffix in ("", "-wal"):
+            assert b"Old Bot" not in raw_bytes(Path(f"{settings.database_path}{suffix}")), suffix
 
 
 @pytest.fixture
