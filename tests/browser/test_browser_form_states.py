@@ -215,6 +215,13 @@ def test_a_honeypot_send_is_stored_flagged_and_staff_restore_it(
         row = table.locator("tr", has_text=name)
         expect(row).to_contain_text("Suspected spam (the hidden field was filled in)")
         axe_in_both_schemes(staff, "staff: the suspected spam list")
+        row.get_by_role("link", name=name).click()
+        expect(staff.locator("#request-detail")).to_contain_text(
+            "Stored as suspected spam: the hidden field was filled in."
+        )
+        expect(staff.get_by_role("button", name="Mark contacted")).to_have_count(0)
+        axe_in_both_schemes(staff, "staff: a suspected spam request")
+        staff.go_back()
 
         row.get_by_role("button", name=f"Move to the queue ({name})").click()
         expect(table.locator("#list-title")).to_contain_text("· Suspected spam")

@@ -166,3 +166,42 @@ def test_a_rate_limited_visitor_is_told_plainly(tmp_path, clock, htmx, phone):
         assert (call in text) is phone
         assert ('href="tel:+15185550100"' in response.text) is phone
         assert count(settings) == 5
+
+
+def test_an_error_on_the_details_page_replaces_its_draft(client, clock, settings):
+    first = fail(client, clock).headers["location"]
+    page = client.get(first)
+    first_id = first.rsplit("/", 1)[1]
+    clock.advance(seconds=1)
+    data = form(token_in(page.text), **{**PRIVATE, "consent": None}, draft=first_id)
+    second = client.post("/consultation", data=data, follow_redirects=False)
+    assert second.status_code == 303 and second.headers["location"] != first
+    assert drafts_kept(settings) == 1
+    assert GONE in words(client.get(first).text)
+    assert "Quentin" in client.get(second.headers["location"]).text
+
+
+def test_htmx_keeps_naming_the_draft_until_it_is_sent(client, clock, settings):
+    """A page reached without JavaScript, then sent with it: the draft is still forgotten."""
+    location = fail(client, clock).headers["location"]
+    draft_id = location.rsplit("/", 1)[1]
+    page = client.get(location)
+    clock.advance(seconds=1)
+    data = form(token_in(page.text), **{**PRIVATE, "email": "bad@"}, draft=draft_id)
+    again = client.post("/consultation", data=data, headers=HX)
+    assert again.status_code == 422
+    assert f'<input type="hidden" name="draft" value="{draft_id}">' in again.text
+    sent = client.post("/consultation", data=form(token_in(again.text), **PRIVATE, draft=draft_id),
+                       headers=HX)  # fmt: skip
+    assert sent.status_code == 200
+    assert drafts_kept(settings) == 0 and count(settings) == 1
+
+
+def test_a_thanks_link_from_before_the_promise_was_kept_still_states_it(client, clock):
+    clock.set_local(2026, 12, 1, 16, 38)
+    old = client.app.ctx.done_tokens.dumps(
+        {"r": "AKI-AAAAA", "t": clock().timestamp(), "m": "call"}
+    )
+    page = client.get(f"/consultation/thanks?c={old}")
+    assert page.status_code == 200
+    assert "we will call you by 5:00 PM ET tomorrow (Wednesday)" in words(page.text)

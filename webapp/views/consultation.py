@@ -150,11 +150,18 @@ async def _form_again(
             app.db, values, PERSON_FIELDS, now, notice, retry_at, admit=admit
         )
         if draft_id is not None:
+            if values.get("draft"):  # sent again from a kept draft: the new one replaces it
+                await drafts.discard(app.db, values["draft"])
             url = request.app.url_path_for("consultation_details", draft_id=draft_id)
             return RedirectResponse(url, status_code=303, headers=NO_STORE)
     # Only a forged token gets a normally dated one: bots must not learn a shortcut.
     token = fresh_token(request, resubmit=notice != "invalid")
-    context = form_context(request, token, values, errors, notice, retry=retry)
+    # A kept draft stays named in the form, so sending it at last still forgets it.
+    draft = values.get("draft", "")
+    context = form_context(
+        request, token, values, errors, notice, retry=retry,
+        draft=draft if drafts.is_id(draft) else "",
+    )  # fmt: skip
     if is_htmx(request):
         return template_response(
             request, "_consultation_form.html", context, status_code=status, headers=headers
@@ -274,14 +281,13 @@ async def consultation_done(request: Request) -> Response:
     """The confirmation page after a no-JavaScript submission (303 target)."""
     try:
         data = ctx(request).done_tokens.loads(request.query_params.get("c", ""))
-        by = data.get("b")
-        stored = Stored(
-            str(data["r"]),
-            datetime.fromtimestamp(float(data["t"]), UTC),
-            str(data["m"]),
-            datetime.fromtimestamp(float(by), UTC) if by is not None else None,
-        )
-    except (BadSignature, KeyError, TypeError, ValueError, AttributeError, OverflowError):
+        created = datetime.fromtimestamp(float(data["t"]), UTC)
+        if "b" in data:
+            by = None if data["b"] is None else datetime.fromtimestamp(float(data["b"]), UTC)
+        else:  # a link made before the promise was kept in it
+            by = reply_by(created, (await schedule_now(request))[1])
+        stored = Stored(str(data["r"]), created, str(data["m"]), by)
+    except (BadSignature, KeyError, TypeError, ValueError, OverflowError, OSError):
         return RedirectResponse(request.app.url_path_for("consultation"), status_code=303)
     context = await _done_context(request, stored)
     return await render(
