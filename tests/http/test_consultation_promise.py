@@ -128,3 +128,20 @@ def test_a_weekend_with_weekday_hours(tmp_path, clock, local, promise):
             "/consultation", data=form(rendered_before(client, clock, local)), headers=HX
         )
         assert f"we will call you {promise} to arrange" in words(response.text)
+
+
+def test_a_sweep_of_a_whole_day_never_promises_today_without_an_hour_left(tmp_path, clock):
+    """Every 7 minutes of a Tuesday, through the app: "today" exactly while an hour is left."""
+    settings = make_settings(
+        tmp_path, consultation_limit=(10_000, 600), consultation_flood=(10_000, 600)
+    )
+    with TestClient(create_app(settings, clock=clock), base_url="http://testserver") as client:
+        for minute in range(0, 24 * 60, 7):
+            local = (2026, 12, 1, minute // 60, minute % 60)
+            response = client.post(
+                "/consultation", data=form(rendered_before(client, clock, local)), headers=HX
+            )
+            text = words(response.text)
+            hour_left = minute <= 16 * 60
+            expected = "by 5:00 PM ET today" if hour_left else "by 5:00 PM ET tomorrow (Wednesday)"
+            assert f"we will call you {expected} to arrange" in text, local
