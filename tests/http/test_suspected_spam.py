@@ -108,6 +108,8 @@ def test_spam_is_listed_under_its_own_filter(staff_client, mixed):
 def test_the_request_page_says_why_and_offers_one_action(staff_client, mixed):
     page = staff_client.get(f"/staff/requests/{mixed['spam']}").text
     text = words(page)
+    # Staff see what the visitor was promised (sent Tuesday 10:30 AM), with its date.
+    assert "Promised reply by Tuesday, December 1, 5:00 PM ET" in text
     assert "Status: Suspected spam" in text
     assert "Stored as suspected spam: the hidden field was filled in." in text
     assert "Move to the queue" in text

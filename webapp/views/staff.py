@@ -29,7 +29,7 @@ from webapp.followup import (
     StillSuspected,
     TransitionRefused,
 )
-from webapp.hours import open_time_between, regular_day_length
+from webapp.hours import format_reply_by, open_time_between, regular_day_length
 from webapp.views.common import is_htmx, render, schedule_now, template_response, upcoming
 from webapp.views.staff_auth import require_staff, signed_in, staff_form, staff_of
 
@@ -71,6 +71,10 @@ async def _decorate(request: Request, rows: list[Row]) -> list[Row]:
             time_label=BEST_TIMES[row["best_time"]],
             phone_display=format_phone(row["phone"]) if row["phone"] else "",
             spam_label=SPAM_KINDS.get(row["suspected_spam"] or "", ""),
+            # What the visitor's confirmation promised, with its date ("by Thursday, ...").
+            promised=format_reply_by(parse_utc(row["reply_by"]), schedule.tz)
+            if row["reply_by"]
+            else "",
         )
     return rows
 
