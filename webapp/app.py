@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from datetime import timedelta
+from datetime import datetime, time, timedelta
 from typing import Any
 
 import anyio
@@ -16,13 +16,14 @@ from starlette.routing import Mount
 from starlette.templating import Jinja2Templates
 from starlette.types import ASGIApp
 
-from webapp import housekeeping
+from webapp import drafts, housekeeping, spam
 from webapp.auth import Hasher, LoginLimits, Sessions
 from webapp.clinic import load_clinic
 from webapp.clock import Clock, system_clock
 from webapp.content import ArticleStore
 from webapp.context import AppContext
-from webapp.db import Database, migrate
+from webapp.db import Database, migrate, parse_utc, utc_now_iso
+from webapp.hours import format_date, format_time
 from webapp.jobs import Jobs
 from webapp.pagecache import ArticleVersion, ClosureCache, PageCache, ResponseMemo
 from webapp.security import BodyLimitMiddleware, FormTokens, SecurityMiddleware
@@ -63,6 +64,17 @@ def _url_path_function() -> Callable[..., str]:
     return url_path
 
 
+def _clock_filter(value: time | datetime) -> str:
+    """A clock time (or a datetime's, in its own zone) as hours.format_time writes it."""
+    return format_time(value.time() if isinstance(value, datetime) else value)
+
+
+def _html_instant(stored: str) -> str:
+    """A stored UTC timestamp ("...T15:30:10.000000Z") as a valid HTML datetime value, which
+    allows at most three digits of a second: "2026-12-01T15:30:10Z"."""
+    return utc_now_iso(parse_utc(stored)).split(".")[0] + "Z"
+
+
 def make_templates(settings: Settings, static: StaticAssets) -> Jinja2Templates:
     """A Jinja environment that escapes everything and compiles each template once."""
     env = jinja2.Environment(
@@ -74,6 +86,10 @@ def make_templates(settings: Settings, static: StaticAssets) -> Jinja2Templates:
         lstrip_blocks=True,
     )
     env.globals["static_url"] = static.url_path
+    # One way of writing times and dates on every page: "12:00 noon", "Thursday, December 24".
+    env.filters["clock"] = _clock_filter
+    env.filters["long_date"] = format_date
+    env.filters["html_instant"] = _html_instant
     # Root-relative links: the page works behind any host name or proxy.
     env.globals["url_for"] = _url_path_function()
     return Jinja2Templates(env=env)
@@ -119,6 +135,10 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> ClinicApp:
     throttle = Throttle(db, settings.secret_key)
     jobs = Jobs(db, clock, clinic.schedule.tz)
     jobs.add(housekeeping.job(db))
+    jobs.add(drafts.job(db))
+    jobs.add(spam.purge_job(db))
+    per_client = Limit("consultation", limit, timedelta(seconds=window))
+    flood, flood_window = settings.consultation_flood
     app.ctx = AppContext(
         settings=settings,
         clock=clock,
@@ -137,12 +157,17 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> ClinicApp:
             timedelta(seconds=settings.form_max_age_seconds),
         ),
         done_tokens=consultation.done_serializer(settings.secret_keys),
-        consultation_limit=Limit("consultation", limit, timedelta(seconds=window)),
+        consultation_limit=per_client,
         throttle=throttle,
         jobs=jobs,
         hasher=Hasher(fast=settings.fast_password_hashing),
         sessions=Sessions(db, settings.secret_keys),
         login_tokens=FormTokens(settings.secret_keys, "staff-login", timedelta(hours=12)),
         login_limits=LoginLimits.make(clock),
+        intake=spam.Intake(
+            throttle,
+            per_client,
+            Limit("consultation-flood", flood, timedelta(seconds=flood_window)),
+        ),
     )
     return app

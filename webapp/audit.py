@@ -20,6 +20,8 @@ LABELS = {
     "export_csv": "Exported requests as CSV",
     "closure_add": "Set a closure or special hours",
     "closure_remove": "Removed a closure",
+    "spam_restore": "Moved from suspected spam to the queue",
+    "spam_purge": "Deleted suspected spam over 30 days old",
 }
 
 

@@ -1,4 +1,11 @@
-"""Consultation requests: validation (pure) and the queries that store them exactly once."""
+"""Consultation requests: validation (pure) and the queries that store them exactly once.
+
+Nothing that passes validation is thrown away: a request that looks automated (the hidden
+field filled in, sent implausibly fast, or arriving in a flood) is stored with a
+`suspected_spam` flag naming the signal, and the visitor's answer is the same either way.
+The signals, the flood limits and the purge live in webapp.spam; staff move a flagged request to
+the queue with followup.move_to_queue.
+"""
 
 from __future__ import annotations
 
@@ -7,21 +14,28 @@ import secrets
 import sqlite3
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, time
 
 import aiosqlite
 
 from webapp.db import Database, parse_utc, utc_now_iso
+from webapp.hours import format_time
 
 MAX_NAME = 100
 MAX_EMAIL = 254
 MAX_MESSAGE = 1000
 CONTACT_METHODS = {"call": "Phone call", "text": "Text message", "email": "Email"}
-BEST_TIMES = {"morning": "Morning (9 AM – noon)", "afternoon": "Afternoon (noon – 5 PM)",
-              "any": "Any time"}  # fmt: skip
+# Written as every other time on the site is (hours.format_time): "12:00 noon", "5:00 PM".
+_NINE, _NOON, _FIVE = (format_time(time(h)) for h in (9, 12, 17))
+BEST_TIMES = {
+    "morning": f"Morning ({_NINE} – {_NOON})",
+    "afternoon": f"Afternoon ({_NOON} – {_FIVE})",
+    "any": "Any time",
+}
 # The form's own fields; anything else in a submission is refused.
 PERSON_FIELDS = ("full_name", "email", "phone", "contact_method", "best_time", "message", "consent")
-FORM_FIELDS = frozenset({*PERSON_FIELDS, "token", "website"})
+# `draft`: the no-JavaScript form shown again from a kept draft names it, to forget it once sent.
+FORM_FIELDS = frozenset({*PERSON_FIELDS, "token", "website", "draft"})
 HONEYPOT = "website"
 # Crockford-style alphabet: no I, L, O, U, so a reference reads aloud without confusion.
 REFERENCE_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
@@ -46,6 +60,14 @@ class Submission:
     message: str
 
 
+# The signals that flag a request as suspected spam, strongest first, as staff read them.
+SPAM_KINDS = {
+    "honeypot": "the hidden field was filled in",
+    "too_fast": "sent within seconds of the form appearing",
+    "flood": "sent during a flood of requests",
+}
+
+
 @dataclass(frozen=True)
 class Stored:
     """What the visitor's confirmation needs."""
@@ -53,7 +75,10 @@ class Stored:
     reference: str
     created_at: datetime
     contact_method: str
+    reply_by: datetime | None = None
     replayed: bool = False
+    # For the log line only: the visitor's answer never depends on it.
+    suspected_spam: str | None = None
 
 
 class RateLimited(Exception):
@@ -62,6 +87,8 @@ class RateLimited(Exception):
 
 # Asked inside the write transaction, for a new request only: may it be stored?
 Admit = Callable[[aiosqlite.Connection], Awaitable[bool]]
+# Asked next, for an admitted new request: does it arrive in a flood (stored, but flagged)?
+Flood = Callable[[aiosqlite.Connection], Awaitable[bool]]
 
 
 def normalise_phone(raw: str) -> str | None:
@@ -164,43 +191,61 @@ async def store(
     token_id: str,
     now: datetime,
     admit: Admit | None = None,
+    *,
+    reply_by: datetime | None = None,
+    signal: str | None = None,
+    flood: Flood | None = None,
 ) -> Stored:
     """Store a request once per form token; a repeat returns the first one's confirmation.
 
     `admit` runs inside the write transaction only for a new request, so a rate limit
     counts each stored request once even when many arrive together; returning False makes
-    this raise RateLimited and store nothing.
+    this raise RateLimited and store nothing. `signal` (automated_signal) or a `flood` that
+    answers True stores the request flagged as suspected spam. `reply_by` is the promise
+    the confirmation states, kept with the request.
     """
+    if signal is not None and signal not in SPAM_KINDS:
+        raise ValueError(f"unknown spam signal {signal!r}")
     created = utc_now_iso(now)
+    promised = utc_now_iso(reply_by) if reply_by is not None else None
 
     async def work(conn: aiosqlite.Connection) -> Stored:
         async with conn.execute(
-            "SELECT reference, created_at, contact_method FROM consultations WHERE token_id = ?",
+            "SELECT reference, created_at, contact_method, reply_by FROM consultations"
+            " WHERE token_id = ?",
             (token_id,),
         ) as cursor:
             row = await cursor.fetchone()
         if row is not None:
-            return Stored(row[0], parse_utc(row[1]), row[2], replayed=True)
+            by = parse_utc(row[3]) if row[3] else None
+            return Stored(row[0], parse_utc(row[1]), row[2], by, replayed=True)
         if admit is not None and not await admit(conn):
             raise RateLimited
+        flagged = signal
+        if flood is not None and await flood(conn) and flagged is None:
+            flagged = "flood"
         for _ in range(10):
             reference = new_reference()
             try:
                 await conn.execute(
                     "INSERT INTO consultations (reference, token_id, full_name, email, phone,"
                     " contact_method, best_time, message, status, consent_at, created_at,"
-                    " updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'new', ?, ?, ?)",
+                    " updated_at, suspected_spam, reply_by)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'new', ?, ?, ?, ?, ?)",
                     (
                         reference, token_id, request.full_name, request.email, request.phone,
                         request.contact_method, request.best_time, request.message,
-                        created, created, created,
+                        created, created, created, flagged, promised,
                     ),
                 )  # fmt: skip
             except sqlite3.IntegrityError as exc:
                 if "reference" in str(exc):
                     continue  # a one-in-millions clash: draw another reference
                 raise
-            return Stored(reference, parse_utc(created), request.contact_method)
+            return Stored(
+                reference, parse_utc(created), request.contact_method, reply_by,
+                suspected_spam=flagged,
+            )  # fmt: skip
         raise RuntimeError("could not draw a unique reference")
 
     return await db.write(work)

@@ -21,6 +21,7 @@ from webapp.jobs import Jobs
 from webapp.pagecache import ArticleVersion, ClosureCache, PageCache, ResponseMemo
 from webapp.security import FormTokens
 from webapp.settings import Settings
+from webapp.spam import Intake
 from webapp.static import StaticAssets
 from webapp.throttle import Limit, Throttle
 
@@ -49,6 +50,7 @@ class AppContext:
     sessions: Sessions
     login_tokens: FormTokens
     login_limits: LoginLimits
+    intake: Intake
 
 
 def of(app: object) -> AppContext:

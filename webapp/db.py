@@ -134,6 +134,18 @@ def pending_migrations(path: Path) -> list[str]:
     return [name for version, name, _ in _migrations() if version not in done]
 
 
+def checkpoint(path: Path) -> bool:
+    """Copy the WAL into the database file and empty it: after personal data is deleted, so
+    its old pages do not linger in -wal. False when a reader kept it from finishing (the next
+    call tries again). Blocking: call it from a worker thread."""
+    conn = sqlite3.connect(path, timeout=5, isolation_level=None)
+    try:
+        row = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        return row is not None and row[0] == 0
+    finally:
+        conn.close()
+
+
 class Database:
     """The app's connections: every write goes through `write`, one at a time."""
 

@@ -12,6 +12,7 @@ import aiosqlite
 
 from webapp import audit
 from webapp.auth import Staff
+from webapp.consultations import SPAM_KINDS
 from webapp.db import Database, utc_now_iso
 
 STATUSES = {
@@ -30,12 +31,15 @@ NEXT = {
     "closed": ("contacted",),
 }
 FINISHED = {"not_a_fit", "closed"}
+# The dashboard's filter for requests stored as suspected spam (not a status: a flag).
+SPAM = "spam"
+SPAM_LABEL = "Suspected spam"
 PER_PAGE = 25
 MAX_QUERY = 100
 MAX_NOTE = 2000
 COLUMNS = (
     "id, reference, full_name, email, phone, contact_method, best_time, message, status,"
-    " created_at, updated_at"
+    " created_at, updated_at, suspected_spam, reply_by"
 )
 
 
@@ -44,6 +48,13 @@ Row = dict[str, Any]
 
 class RequestNotFound(LookupError):
     """No request has that id (never stored, or deleted)."""
+
+
+class StillSuspected(Exception):
+    """A status change for a request still marked as suspected spam (move it to the queue)."""
+
+    def __init__(self) -> None:
+        super().__init__("This request is marked as suspected spam: move it to the queue first.")
 
 
 class TransitionRefused(Exception):
@@ -58,7 +69,9 @@ class TransitionRefused(Exception):
 
 @dataclass(frozen=True)
 class Filter:
-    """What the dashboard shows: a status (or all), a search text and a page."""
+    """What the dashboard shows: a status (or all, or suspected spam), a search text and a page.
+
+    Suspected spam is left out of everything but its own filter."""
 
     status: str = ""
     q: str = ""
@@ -73,7 +86,7 @@ class Filter:
             page = max(1, min(int(params.get("page", "1")), 100_000))
         except ValueError:
             page = 1
-        return cls(status if status in STATUSES else "", q, page)
+        return cls(status if status in STATUSES or status == SPAM else "", q, page)
 
     def query(self, **changes: object) -> dict[str, str]:
         """Query parameters for this filter with some changed (empty values left out)."""
@@ -100,9 +113,13 @@ def fts_query(q: str) -> str | None:
 def _where(filter_: Filter) -> tuple[str, list[object]]:
     clauses: list[str] = []
     params: list[object] = []
-    if filter_.status:
-        clauses.append("status = ?")
-        params.append(filter_.status)
+    if filter_.status == SPAM:
+        clauses.append("suspected_spam IS NOT NULL")
+    else:
+        clauses.append("suspected_spam IS NULL")
+        if filter_.status:
+            clauses.append("status = ?")
+            params.append(filter_.status)
     query = fts_query(filter_.q)
     if query is not None:
         clauses.append(
@@ -114,7 +131,7 @@ def _where(filter_: Filter) -> tuple[str, list[object]]:
         like = "%" + filter_.q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
         clauses.append("(full_name LIKE ? ESCAPE '\\' OR email LIKE ? ESCAPE '\\')")
         params += [like, like]
-    return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
+    return " WHERE " + " AND ".join(clauses), params
 
 
 async def search(
@@ -132,7 +149,7 @@ async def search(
         )
         total = int(total_row[0]) if total_row else 0
     else:
-        total = counted[filter_.status] if filter_.status else sum(counted.values())
+        total = counted[filter_.status] if filter_.status else sum(counted[s] for s in STATUSES)
     offset = (filter_.page - 1) * PER_PAGE
     rows = await db.fetchall(
         f"SELECT {COLUMNS} FROM consultations{where}"  # noqa: S608 (fixed fragments only)
@@ -154,10 +171,11 @@ async def export_rows(db: Database, filter_: Filter, limit: int = 100_000) -> li
 
 
 async def counts(db: Database) -> dict[str, int]:
-    """How many requests are in each status (kept by triggers, so no counting here)."""
+    """How many requests are in each status, suspected spam apart under SPAM (kept by
+    triggers, so no counting here)."""
     rows = await db.fetchall("SELECT status, n FROM consultation_counts")
     found = {row[0]: row[1] for row in rows}
-    return {status: found.get(status, 0) for status in STATUSES}
+    return {status: found.get(status, 0) for status in (*STATUSES, SPAM)}
 
 
 async def count_new(db: Database) -> int:
@@ -201,12 +219,14 @@ async def change_status(
 
     async def work(conn: aiosqlite.Connection) -> None:
         async with conn.execute(
-            "SELECT status FROM consultations WHERE id = ?", (consultation_id,)
+            "SELECT status, suspected_spam FROM consultations WHERE id = ?", (consultation_id,)
         ) as cursor:
             row = await cursor.fetchone()
         if row is None:
             raise RequestNotFound(consultation_id)
         old = row[0]
+        if row[1] is not None:
+            raise StillSuspected
         if new not in NEXT.get(old, ()):
             raise TransitionRefused(old, new)
         await conn.execute(
@@ -219,6 +239,36 @@ async def change_status(
         )  # fmt: skip
 
     await db.write(work)
+
+
+async def move_to_queue(db: Database, consultation_id: int, staff: Staff, now: datetime) -> bool:
+    """Take a request out of suspected spam: it joins the queue (and the "new" figures) as it
+    is, with its audit entry. False when it was not suspected (already moved: nothing to do).
+
+    Raises RequestNotFound.
+    """
+    stamp = utc_now_iso(now)
+
+    async def work(conn: aiosqlite.Connection) -> bool:
+        async with conn.execute(
+            "SELECT suspected_spam FROM consultations WHERE id = ?", (consultation_id,)
+        ) as cursor:
+            row = await cursor.fetchone()
+        if row is None:
+            raise RequestNotFound(consultation_id)
+        if row[0] is None:
+            return False
+        await conn.execute(
+            "UPDATE consultations SET suspected_spam = NULL, updated_at = ? WHERE id = ?",
+            (stamp, consultation_id),
+        )
+        await audit.record(
+            conn, now, staff.email, "spam_restore", staff_id=staff.id,
+            consultation_id=consultation_id, detail=f"flagged as {SPAM_KINDS[row[0]]}",
+        )  # fmt: skip
+        return True
+
+    return await db.write(work)
 
 
 async def add_note(

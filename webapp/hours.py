@@ -1,4 +1,4 @@
-"""Opening hours: the "open now" banner and form reply windows, as pure functions of `now`."""
+"""Opening hours: the "open now" banner and the reply promise, as pure functions of `now`."""
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
@@ -8,6 +8,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 # Shown after every clock time; the clinic says "ET" all year rather than EST/EDT.
 TZ_LABEL = "ET"
 CLOSING_SOON = timedelta(minutes=60)
+# Opening time staff need to answer a request: with less left today, the promise moves on.
+REPLY_NEEDS = timedelta(minutes=60)
 # Openings are searched on the clinic-local dates today .. today + HORIZON_DAYS. Counting in dates
 # (not hours) means the horizon only moves at local midnight, which `next_change` already covers.
 HORIZON_DAYS = 60
@@ -139,8 +141,20 @@ def with_overrides(schedule: Schedule, overrides: Iterable[Override]) -> Schedul
 
 
 def format_time(t: time) -> str:
-    """Format a clock time the way the clinic writes it: "9:00 AM", "12:30 PM"."""
+    """A clock time the one way the site writes it: "9:00 AM", "12:00 noon", "5:00 PM".
+
+    Banner, form, confirmation, clinic and staff pages all use this (templates through the
+    `clock` filter), so noon never reads "12:00 PM" in one place and "noon" in another.
+    """
+    if t.minute == 0 and t.hour in (0, 12):
+        return "12:00 noon" if t.hour == 12 else "12:00 midnight"
     return f"{t.hour % 12 or 12}:{t.minute:02d} {'AM' if t.hour < 12 else 'PM'}"
+
+
+def format_date(day: date, *, year: bool = True) -> str:
+    """A date for people, in English whatever the process locale: "Thursday, December 24, 2026"."""
+    text = f"{_WEEKDAY_NAMES[day.weekday()]}, {_MONTH_NAMES[day.month - 1]} {day.day}"
+    return f"{text}, {day.year}" if year else text
 
 
 def _as_utc(now: datetime) -> datetime:
@@ -196,7 +210,7 @@ def _clock(instant: datetime, tz: ZoneInfo) -> str:
     return f"{format_time(instant.astimezone(tz).time())} {TZ_LABEL}"
 
 
-def _day_words(day: date, today: date, *, on: bool) -> str:
+def _day_words(day: date, today: date) -> str:
     """Name `day` relative to `today`: today, tomorrow, a weekday (2-6 days), else a full date."""
     ahead = (day - today).days
     if ahead == 0:
@@ -206,7 +220,7 @@ def _day_words(day: date, today: date, *, on: bool) -> str:
     words = _WEEKDAY_NAMES[day.weekday()]
     if not 2 <= ahead <= 6:
         words = f"{words}, {_MONTH_NAMES[day.month - 1]} {day.day}"
-    return f"on {words}" if on else words
+    return words
 
 
 def status_at(now: datetime, schedule: Schedule) -> Status:
@@ -273,7 +287,7 @@ def status_at(now: datetime, schedule: Schedule) -> Status:
     else:
         opens_at = found[1]
         change = min(opens_at, midnight)
-        when = _day_words(opens_at.astimezone(tz).date(), today, on=False)
+        when = _day_words(opens_at.astimezone(tz).date(), today)
         detail = f"opens {when} at {_clock(opens_at, tz)}"
     return Status(
         state="closed",
@@ -295,18 +309,47 @@ def next_opening(now: datetime, schedule: Schedule) -> datetime | None:
     return None if found is None else max(found[1], now_utc)
 
 
-def reply_window(now: datetime, schedule: Schedule) -> str:
-    """When staff will reply to a form sent at `now`: "today" or "after 9:00 AM ET tomorrow"."""
+def reply_by(now: datetime, schedule: Schedule) -> datetime | None:
+    """The latest instant (UTC) by which staff can honestly promise to reply to a request sent
+    at `now`: the end of the first stretch of opening hours with at least REPLY_NEEDS of it
+    still ahead (today's hours if enough is left, else the next opening day's; closures and
+    special hours included). None when no such stretch lies within the horizon.
+
+    Pure: the confirmation (htmx and no-JS) and the acknowledgement email both state it.
+    """
     now_utc = _as_utc(now)
     today = now_utc.astimezone(schedule.tz).date()
-    found = _current_or_next(now_utc, schedule, today)
-    if found is None:
+    # From yesterday's date: a closing time in a gap that spans midnight can spill into today.
+    for offset in range(-1, HORIZON_DAYS + 1):
+        span = open_intervals(schedule, today + timedelta(days=offset))
+        if span is not None and span[1] - max(span[0], now_utc) >= REPLY_NEEDS:
+            return span[1]
+    return None
+
+
+def format_reply_by(by: datetime | None, tz: ZoneInfo, now: datetime | None = None) -> str:
+    """The promise in words, to follow "We will call you": "by 5:00 PM ET today".
+
+    With `now` (an on-screen answer) the day is relative: "by 5:00 PM ET today", "by 12:00 noon
+    ET tomorrow (Wednesday)", "by Thursday, 12:00 noon ET", and with the date from a week on.
+    Without it (an email, read later) the date is always given: "by Thursday, December 3,
+    12:00 noon ET". None (no opening hours known yet) reads "as soon as the clinic reopens".
+    """
+    if by is None:
         return "as soon as the clinic reopens"
-    opens = found[1]
-    if opens <= now_utc:
-        return "today"
-    when = _day_words(opens.astimezone(schedule.tz).date(), today, on=True)
-    return f"after {_clock(opens, schedule.tz)} {when}"
+    local = _as_utc(by).astimezone(tz)
+    clock = _clock(local, tz)
+    if now is None:
+        return f"by {format_date(local.date(), year=False)}, {clock}"
+    ahead = (local.date() - _as_utc(now).astimezone(tz).date()).days
+    weekday = _WEEKDAY_NAMES[local.weekday()]
+    if ahead <= 0:
+        return f"by {clock} today"
+    if ahead == 1:
+        return f"by {clock} tomorrow ({weekday})"
+    if ahead <= 6:
+        return f"by {weekday}, {clock}"
+    return f"by {format_date(local.date(), year=False)}, {clock}"
 
 
 def open_time_between(start: datetime, end: datetime, schedule: Schedule) -> timedelta:

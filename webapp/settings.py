@@ -41,6 +41,9 @@ class Settings:
     form_max_age_seconds: int = 24 * 3600
     min_submit_seconds: float = 2.0
     consultation_limit: tuple[int, int] = (5, 600)
+    # Site-wide new requests per that many seconds past which new ones are stored flagged as
+    # suspected spam ("flood"): far above what the clinic ever receives.
+    consultation_flood: tuple[int, int] = (20, 600)
     # Test suites only: Argon2id with cheap parameters. Never set from the environment.
     fast_password_hashing: bool = False
     # Background jobs (retention, housekeeping, ...) tick in the process; tests call them.
@@ -191,4 +194,5 @@ def from_env(env: Mapping[str, str] | None = None) -> Settings:
         base_url=_base_url(env),
         debug=_flag(env, "DEBUG"),
         consultation_limit=_limit(env, "CONSULTATION_RATE_LIMIT", Settings.consultation_limit),
+        consultation_flood=_limit(env, "CONSULTATION_FLOOD_LIMIT", Settings.consultation_flood),
     )

@@ -65,6 +65,24 @@ class Throttle:
         )
         return int(cursor.lastrowid or 0)
 
+    async def hit(self, conn: aiosqlite.Connection, limit: Limit, key: str, now: datetime) -> bool:
+        """Inside a write transaction: record an event whatever the count; True when it was
+        within the limit (fewer than `limit` before it in the window). For limits that only
+        flag, so that a flood is measured at its full size."""
+        digest = self.digest(limit, key)
+        # Counting stops at the limit: a flood's size never slows each request down.
+        async with conn.execute(
+            "SELECT count(*) FROM (SELECT 1 FROM rate_events"
+            " WHERE bucket = ? AND key = ? AND at > ? LIMIT ?)",
+            (limit.bucket, digest, utc_now_iso(now - limit.window), limit.limit),
+        ) as cursor:
+            row = await cursor.fetchone()
+        await conn.execute(
+            "INSERT INTO rate_events (bucket, key, at) VALUES (?, ?, ?)",
+            (limit.bucket, digest, utc_now_iso(now)),
+        )
+        return row is None or int(row[0]) < limit.limit
+
     async def release(self, conn: aiosqlite.Connection, event_id: int) -> None:
         """Inside a write transaction: take back an event (e.g. the sign-in succeeded)."""
         await conn.execute("DELETE FROM rate_events WHERE id = ?", (event_id,))

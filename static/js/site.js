@@ -71,6 +71,11 @@
     document.querySelectorAll(".error-summary").forEach(function (summary) {
       if (summary.querySelector("ul") && !summary.querySelector("li")) summary.hidden = true;
     });
+    // The red bar beside a field (or group) shows exactly while a message inside it does.
+    document.querySelectorAll(".consultation-form > .field, .consultation-form > .field-group")
+      .forEach(function (wrap) {
+        wrap.classList.toggle("field--error", !!wrap.querySelector(".field-error"));
+      });
   }
 
   document.addEventListener("htmx:finally:request", function (event) {

@@ -125,7 +125,7 @@ def visitor_sends_request(page: Page, live: LiveServer, full_name: str) -> str:
     page.locator("#cf-email").fill("Wilhelmina.Z@Example.ORG")
     page.locator("#cf-phone").fill("518-555-0147")
     page.get_by_role("radio", name="Text message").check()
-    page.get_by_role("radio", name="Afternoon (noon – 5 PM)").check()
+    page.get_by_role("radio", name="Afternoon (12:00 noon – 5:00 PM)").check()
     page.locator("#cf-message").fill("Afternoons suit me.")
     page.locator("#cf-consent").check()
     live.clock.advance(seconds=HUMAN_DELAY_S)

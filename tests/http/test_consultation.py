@@ -113,7 +113,7 @@ def test_htmx_success_answers_the_confirmation_fragment(client, clock, settings)
     assert REFERENCE_FORMAT.match(reference)
     assert "Thank you. We have your request." in body
     assert (
-        "a member of our team will call you today, during clinic hours, at the time you chose"
+        "What happens next: we will call you by 5:00 PM ET today to arrange a consultation"
         in words(body)
     )
     assert [r["reference"] for r in rows(settings)] == [reference]
@@ -122,11 +122,12 @@ def test_htmx_success_answers_the_confirmation_fragment(client, clock, settings)
 @pytest.mark.parametrize(
     ("local", "method", "reply"),
     [
-        ((2026, 12, 1, 10, 30), "call", "will call you today, during clinic hours,"),
-        ((2026, 12, 1, 18, 0), "email", "will email you after 9:00 AM ET tomorrow,"),
-        ((2026, 12, 1, 7, 0), "text", "will text you after 9:00 AM ET today,"),
-        # Rendered at 16:59:56, sent at 17:00:01, just after closing.
-        ((2026, 12, 1, 16, 59, 56), "call", "will call you after 9:00 AM ET tomorrow,"),
+        ((2026, 12, 1, 10, 30), "call", "will call you by 5:00 PM ET today to"),
+        ((2026, 12, 1, 18, 0), "email", "will email you by 5:00 PM ET tomorrow (Wednesday) to"),
+        ((2026, 12, 1, 7, 0), "text", "will text you by 5:00 PM ET today to"),
+        # Rendered at 15:59:56, sent at 16:00:01: under an hour of opening time is left.
+        ((2026, 12, 1, 15, 59, 56), "call", "will call you by 5:00 PM ET tomorrow (Wednesday)"),
+        ((2026, 12, 1, 15, 59, 55), "call", "will call you by 5:00 PM ET today to"),
     ],
 )
 def test_reply_window(client, clock, local, method, reply):
@@ -143,16 +144,16 @@ def test_reply_window_skips_a_thanksgiving_closure(client, app, clock, settings)
     token = new_token(client, clock)
     response = post_htmx(client, form(token, contact_method="email"))
     assert response.status_code == 200
-    assert "will email you after 9:00 AM ET on Friday," in words(response.text)
+    assert "will email you by Friday, 5:00 PM ET to" in words(response.text)
     assert "tomorrow" not in response.text
     # The no-JavaScript confirmation says the same.
     second = client.post("/consultation", data=form(new_token(client, clock)))
     assert second.status_code == 200
-    assert "will call you after 9:00 AM ET on Friday," in words(second.text)
+    assert "will call you by Friday, 5:00 PM ET to" in words(second.text)
     # Sent on Thanksgiving itself, while the clinic would normally be open.
     clock.set_local(2026, 11, 26, 11, 0)
     third = post_htmx(client, form(new_token(client, clock)))
-    assert "will call you after 9:00 AM ET tomorrow," in words(third.text)
+    assert "will call you by 5:00 PM ET tomorrow (Friday) to" in words(third.text)
     assert count(settings) == 3
 
 
@@ -171,7 +172,7 @@ def test_no_js_success_redirects_to_the_confirmation_page(client, clock, setting
     assert "<title>Request received · Albany Ketamine Infusions</title>" in page.text
     assert '<meta name="robots" content="noindex">' in page.text
     assert reference_in(page.text) == row["reference"]
-    assert "will call you today, during clinic hours," in words(page.text)
+    assert "will call you by 5:00 PM ET today to" in words(page.text)
     # Loading the page again (a reload) stores nothing.
     assert client.get(location).status_code == 200
     assert count(settings) == 1
@@ -241,7 +242,9 @@ def test_typed_values_are_escaped_when_the_form_comes_back(client, clock, settin
     for headers in (HX, {}):
         data = form(new_token(client, clock), full_name=name, message=message, consent=None)
         response = client.post("/consultation", data=data, headers=headers)
-        assert response.status_code == 422
+        # htmx: the form comes back at once; without JavaScript, after a redirect (PRG).
+        assert [r.status_code for r in response.history] == ([] if headers else [303])
+        assert response.status_code == (422 if headers else 200)
         page = response.text
         assert "<script>alert" not in page
         assert "alert(1)" in page and "alert(2)" in page
@@ -361,16 +364,33 @@ def test_radio_group_errors_describe_the_fieldset(client, clock, settings, chang
     assert count(settings) == 0
 
 
-def test_invalid_form_without_htmx_is_a_full_page(client, clock, settings):
-    response = client.post("/consultation", data=form(new_token(client, clock), **TYPED))
-    assert response.status_code == 422
-    page = response.text
-    assert "<html" in page
-    title = re.search(r"<title>(.*?)</title>", page).group(1)
+def test_invalid_form_without_htmx_redirects_to_a_page_with_the_errors(client, clock, settings):
+    response = client.post(
+        "/consultation", data=form(new_token(client, clock), **TYPED), follow_redirects=False
+    )
+    # Post/Redirect/Get: Back and reload never offer to send the form again.
+    assert response.status_code == 303
+    assert response.headers["cache-control"] == "no-store"
+    location = response.headers["location"]
+    assert re.fullmatch(r"/consultation/details/[A-Za-z0-9_-]{32}", location)
+    page = client.get(location)
+    assert page.status_code == 200
+    assert page.headers["cache-control"] == "no-store"
+    text = page.text
+    assert "<html" in text
+    assert '<meta name="robots" content="noindex">' in text
+    title = re.search(r"<title>(.*?)</title>", text).group(1)
     assert title.startswith("Check your details")
-    assert 'value="zoe@@example.com"' in tag(page, "cf-email")
-    assert "checked" in tag(page, "cf-consent")
-    assert "Please check these 2 details" in page
+    assert 'value="zoe@@example.com"' in tag(text, "cf-email")
+    assert 'value="Zoë Ñandú 😊"' in tag(text, "cf-full_name")
+    assert "checked" in tag(text, "cf-consent")
+    assert "checked" in radio(text, "contact_method", "text")
+    assert textarea(text) == "Hello &lt;there&gt;\nsecond line"
+    assert "Please check these 2 details" in text
+    # A reload shows the same, with a fresh token each time.
+    again = client.get(location)
+    assert "Please check these 2 details" in again.text
+    assert token_in(again.text) != token_in(text)
     assert count(settings) == 0
 
 
@@ -471,13 +491,15 @@ def test_a_token_just_inside_its_lifetime_is_accepted(client, clock, settings):
     assert count(settings) == 1
 
 
-def test_expired_without_htmx_is_a_full_page(client, clock, settings):
+def test_expired_without_htmx_redirects_to_the_notice(client, clock, settings):
     token = new_token(client, clock)
     clock.advance(days=3)
     response = client.post("/consultation", data=form(token))
-    assert response.status_code == 422
+    assert [r.status_code for r in response.history] == [303]
+    assert response.status_code == 200
     assert re.search(r"<title>Check your details", response.text)
     assert "needs to be sent again" in response.text
+    assert 'value="Ada Lovelace"' in tag(response.text, "cf-full_name")
     assert count(settings) == 0
 
 
@@ -527,21 +549,26 @@ def test_a_forged_token_cannot_be_verified(client, clock, settings, make):
 def test_a_missing_token_cannot_be_verified(client, clock, settings):
     data = {k: v for k, v in form("unused").items() if k != "token"}
     response = client.post("/consultation", data=data)
-    assert response.status_code == 422
+    assert [r.status_code for r in response.history] == [303]
+    assert response.status_code == 200
     assert "We could not verify this form" in response.text
     assert count(settings) == 0
 
 
-# --- bots -------------------------------------------------------------------------------
+# --- requests that look automated: stored, flagged, answered like any other -------------------
 
 
-def test_honeypot_gets_a_fake_confirmation(client, clock, settings):
+def spam_flags(settings) -> list[str | None]:
+    return [row["suspected_spam"] for row in rows(settings)]
+
+
+def test_honeypot_is_stored_flagged_with_the_real_confirmation(client, clock, settings):
     response = post_htmx(client, form(new_token(client, clock), website="http://spam.example"))
     assert response.status_code == 200
-    assert "Your reference is" in response.text
-    assert REFERENCE_FORMAT.match(reference_in(response.text))
     assert "Thank you. We have your request." in response.text
-    assert count(settings) == 0
+    assert spam_flags(settings) == ["honeypot"]
+    assert rows(settings)[0]["reference"] == reference_in(response.text)
+    assert rows(settings)[0]["full_name"] == "Ada Lovelace"
 
 
 def test_honeypot_without_js_looks_the_same(client, clock, settings):
@@ -552,33 +579,71 @@ def test_honeypot_without_js_looks_the_same(client, clock, settings):
     assert response.headers["location"].startswith("/consultation/thanks?c=")
     page = client.get(response.headers["location"])
     assert page.status_code == 200 and "Your reference is" in page.text
-    assert count(settings) == 0
+    assert reference_in(page.text) == rows(settings)[0]["reference"]
+    assert spam_flags(settings) == ["honeypot"]
 
 
-def test_the_fake_confirmation_looks_like_the_real_one(client, clock, settings):
-    real = post_htmx(client, form(new_token(client, clock)))
-    fake = post_htmx(client, form(new_token(client, clock), website="x"))
+@pytest.mark.parametrize("htmx", [True, False], ids=["htmx", "no-js"])
+def test_a_flagged_request_gets_exactly_the_answer_of_a_real_one(client, clock, settings, htmx):
+    """Status, headers and text match, but for the reference (and the signed thanks URL)."""
+    headers = HX if htmx else {}
+    real = client.post("/consultation", data=form(new_token(client, clock)), headers=headers,
+                       follow_redirects=False)  # fmt: skip
+    fake = client.post("/consultation", data=form(new_token(client, clock, wait=0.3),
+                       website="x"), headers=headers, follow_redirects=False)  # fmt: skip
+    assert real.status_code == fake.status_code == (200 if htmx else 303)
+    ignore = {"date", "content-length", "location", "set-cookie"}
+    assert {k: v for k, v in real.headers.items() if k not in ignore} == {
+        k: v for k, v in fake.headers.items() if k not in ignore
+    }
+    if not htmx:
+        real, fake = client.get(real.headers["location"]), client.get(fake.headers["location"])
     strip = re.compile(r"AKI-[0-9A-Z]{5}")
     assert strip.sub("REF", real.text) == strip.sub("REF", fake.text)
-    assert real.headers["vary"] == fake.headers["vary"]
-    assert count(settings) == 1
+    assert spam_flags(settings) == [None, "honeypot"]
 
 
-@pytest.mark.parametrize(("wait", "stored"), [(0, 0), (1, 0), (1.999, 0), (2, 1), (3, 1)])
-def test_too_fast_is_a_bot(client, clock, settings, wait, stored):
+@pytest.mark.parametrize(
+    ("wait", "flag"),
+    [(0, "too_fast"), (0.3, "too_fast"), (1.999, "too_fast"), (2, None), (3, None)],
+)
+def test_too_fast_is_stored_flagged(client, clock, settings, wait, flag):
     response = post_htmx(client, form(new_token(client, clock, wait=wait)))
     assert response.status_code == 200
-    assert "Your reference is" in response.text
-    assert count(settings) == stored
+    assert reference_in(response.text) == rows(settings)[0]["reference"]
+    assert spam_flags(settings) == [flag]
 
 
-def test_a_bot_submission_does_not_use_up_the_token(client, clock, settings):
-    token = new_token(client, clock, wait=1)
-    assert post_htmx(client, form(token)).status_code == 200
+def test_five_fast_autofilled_sends_are_all_stored(client, clock, settings):
+    """The report: five sends within 2 s of the page loading were all lost behind a thank-you."""
+    shown = []
+    for i in range(5):
+        response = post_htmx(client, form(new_token(client, clock, wait=0.5), full_name=f"P{i}"))
+        assert response.status_code == 200
+        shown.append(reference_in(response.text))
+    assert [r["reference"] for r in rows(settings)] == shown
+    assert spam_flags(settings) == ["too_fast"] * 5
+
+
+def test_honeypot_wins_over_too_fast(client, clock, settings):
+    post_htmx(client, form(new_token(client, clock, wait=0), website="x"))
+    assert spam_flags(settings) == ["honeypot"]
+
+
+def test_an_automated_request_is_still_validated(client, clock, settings):
+    response = post_htmx(client, form(new_token(client, clock, wait=0), website="x", consent=None))
+    assert response.status_code == 422
+    assert "Tick the box to agree" in response.text
     assert count(settings) == 0
+
+
+def test_a_flagged_request_uses_up_its_token(client, clock, settings):
+    token = new_token(client, clock, wait=1)
+    first = post_htmx(client, form(token))
     clock.advance(seconds=5)
-    real = post_htmx(client, form(token))
-    assert reference_in(real.text) == rows(settings)[0]["reference"]
+    again = post_htmx(client, form(token))
+    assert reference_in(again.text) == reference_in(first.text)
+    assert spam_flags(settings) == ["too_fast"]
 
 
 # --- re-checking fields after a failed send ----------------------------------------------------

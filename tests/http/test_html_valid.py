@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from tests.helpers import token_in
+from tests.helpers import add_staff, login, token_in
 from webapp.settings import ROOT
 
 
@@ -48,6 +49,23 @@ def test_pages_are_valid_html(client, clock, tmp_path):
               "contact_method": "email", "best_time": "any", "consent": "yes"},
     )  # fmt: skip
     pages["thanks"] = done
+    pages["form-gone"] = client.get("/consultation/details/" + "x" * 32)
+    # Suspected spam (the honeypot), then the rate limit: four more, and a sixth is refused.
+    valid = {"full_name": "Bo", "email": "bo@example.org", "contact_method": "email",
+             "best_time": "any", "consent": "yes"}  # fmt: skip
+    for i in range(5):
+        fresh = token_in(client.get("/consultation").text)
+        clock.advance(seconds=5)
+        extra = {"website": "http://spam.example"} if i == 0 else {}
+        client.post("/consultation", data={"token": fresh, **valid, **extra})
+    pages["rate-limited"] = client.post("/consultation", data={"token": fresh, **valid})
+    assert "Your request was not sent" in pages["rate-limited"].text
+    add_staff(client)
+    assert login(client).status_code == 303
+    pages["staff-spam"] = client.get("/staff?status=spam")
+    spam_id = re.search(r'href="/staff/requests/(\d+)"', pages["staff-spam"].text).group(1)
+    pages["staff-spam-request"] = client.get(f"/staff/requests/{spam_id}")
+    assert "Move to the queue" in pages["staff-spam-request"].text
     files = []
     for name, response in pages.items():
         path = tmp_path / f"{name}.html"

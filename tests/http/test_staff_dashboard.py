@@ -337,7 +337,7 @@ def test_request_page_shows_contact_links_and_is_audited(staff_client, staff):
     assert '<a href="tel:+15185550123">(518) 555-0123</a>' in page
     assert '<a href="sms:+15185550123">Text</a>' in page
     assert '<a href="mailto:ann@example.org">ann@example.org</a>' in page
-    assert "Text message · Morning (9 AM – noon)" in page
+    assert "Text message · Morning (9:00 AM – 12:00 noon)" in page
     assert "I have been feeling low for months." in page
     assert "<h1>Ann Example" in page
     assert "Mark contacted" in page and "Mark not a fit" in page and "Mark closed" in page

@@ -102,8 +102,33 @@ def test_short_searches_scan_with_escaped_wildcards(q, like):
 
 def test_status_and_search_are_both_applied():
     where, params = _where(Filter("new", "ann", 1))
-    assert where.startswith(" WHERE status = ? AND id IN (SELECT rowid FROM consultations_fts")
+    assert where.startswith(
+        " WHERE suspected_spam IS NULL AND status = ?"
+        " AND id IN (SELECT rowid FROM consultations_fts"
+    )
     assert params == ["new", '{full_name email} : "ann"']
+
+
+@pytest.mark.parametrize(
+    ("filter_", "where"),
+    [
+        (Filter(), " WHERE suspected_spam IS NULL"),
+        (Filter("closed"), " WHERE suspected_spam IS NULL AND status = ?"),
+        (Filter("spam"), " WHERE suspected_spam IS NOT NULL"),
+    ],
+)
+def test_suspected_spam_only_under_its_own_filter(filter_, where):
+    assert _where(filter_)[0] == where
+    assert _where(Filter(filter_.status, "ann"))[0].startswith(where + " AND id IN")
+
+
+@pytest.mark.parametrize(
+    ("params", "status"),
+    [({"status": "spam"}, "spam"), ({"status": "new"}, "new"), ({"status": "SPAM"}, "")],
+)
+def test_the_spam_filter_parses(params, status):
+    assert Filter.parse(params).status == status
+    assert Filter.parse(params).query().get("status", "") == status
 
 
 # --- status moves --------------------------------------------------------------------------------

@@ -1,5 +1,6 @@
 """Tests for webapp.hours: fixed tables for the wording, hypothesis for the invariants."""
 
+import re
 from dataclasses import FrozenInstanceError
 from datetime import UTC, date, datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
@@ -15,12 +16,15 @@ from webapp.hours import (
     Override,
     Schedule,
     Status,
+    format_date,
+    format_reply_by,
     format_time,
     next_opening,
     open_intervals,
+    open_time_between,
     parse_time,
     parse_weekly,
-    reply_window,
+    reply_by,
     status_at,
     with_overrides,
 )
@@ -293,11 +297,10 @@ def test_now_in_any_zone_gives_the_same_answer(now, zone):
     elsewhere = now.astimezone(zone)
     assert elsewhere.tzinfo is zone
     assert status_at(elsewhere, HOLIDAYS) == status_at(now, HOLIDAYS)
-    assert reply_window(elsewhere, HOLIDAYS) == reply_window(now, HOLIDAYS)
     assert next_opening(elsewhere, HOLIDAYS) == next_opening(now, HOLIDAYS)
 
 
-@pytest.mark.parametrize("func", [status_at, next_opening, reply_window])
+@pytest.mark.parametrize("func", [status_at, next_opening])
 def test_naive_now_is_rejected(func):
     with pytest.raises(ValueError, match="timezone-aware"):
         func(datetime(2026, 6, 10, 12), DAILY)
@@ -333,27 +336,6 @@ def test_status_text_joins_with_a_middle_dot():
     assert isinstance(s, Status)
     with pytest.raises(FrozenInstanceError):
         s.state = "closed"  # type: ignore[misc]
-
-
-REPLY_TABLE = [
-    (DAILY, ny(2026, 6, 10, 12), "today"),
-    (DAILY, ny(2026, 6, 10, 16, 59, 59), "today"),
-    (DAILY, ny(2026, 6, 10, 8, 59, 59), "after 9:00 AM ET today"),
-    (DAILY, ny(2026, 6, 10, 17), "after 9:00 AM ET tomorrow"),
-    (WEEKDAYS_ONLY, ny(2026, 6, 12, 17), "after 9:00 AM ET on Monday"),
-    (HOLIDAYS, ny(2026, 12, 24, 9), "after 10:00 AM ET today"),
-    (HOLIDAYS, ny(2026, 12, 24, 14), "after 9:00 AM ET on Sunday"),
-    (HOLIDAYS, ny(2026, 12, 31, 20), "after 9:00 AM ET on Saturday"),
-    (HOLIDAYS, ny(2027, 1, 1, 9), "after 9:00 AM ET tomorrow"),
-    (SUMMER_BREAK, ny(2026, 7, 1, 12), "after 9:00 AM ET on Monday, July 13"),
-    (WINTER_61, ny(2026, 1, 1, 12), "as soon as the clinic reopens"),
-    (NEVER, ny(2026, 6, 10, 12), "as soon as the clinic reopens"),
-]
-
-
-@pytest.mark.parametrize(("schedule", "now", "expected"), REPLY_TABLE)
-def test_reply_window(schedule, now, expected):
-    assert reply_window(now, schedule) == expected
 
 
 @pytest.mark.parametrize(
@@ -450,8 +432,9 @@ def test_parse_time_rejects(text):
 
 @pytest.mark.parametrize(
     ("t", "expected"),
-    [(time(0), "12:00 AM"), (time(0, 5), "12:05 AM"), (time(9), "9:00 AM"),
-     (time(11, 59), "11:59 AM"), (time(12), "12:00 PM"), (time(12, 30), "12:30 PM"),
+    [(time(0), "12:00 midnight"), (time(0, 5), "12:05 AM"), (time(9), "9:00 AM"),
+     (time(11, 59), "11:59 AM"), (time(12), "12:00 noon"), (time(12, 1), "12:01 PM"),
+     (time(12, 30), "12:30 PM"),
      (time(13, 5), "1:05 PM"), (time(17), "5:00 PM"), (time(23, 59), "11:59 PM")],
 )  # fmt: skip
 def test_format_time(t, expected):
@@ -726,27 +709,23 @@ def test_nothing_changes_before_next_change_or_next_refresh(scenario):
 def test_answers_do_not_depend_on_the_zone_of_now(scenario, zone):
     schedule, now = scenario
     assert status_at(now.astimezone(zone), schedule) == status_at(now, schedule)
-    assert reply_window(now.astimezone(zone), schedule) == reply_window(now, schedule)
 
 
 @PROPERTY
 @given(scenarios())
-def test_day_wording_and_reply_window_match_opens_at(scenario):
+def test_day_wording_matches_opens_at(scenario):
     schedule, now = scenario
     s = status_at(now, schedule)
-    reply = reply_window(now, schedule)
     today = local_day(now, schedule)
     override = [o for o in schedule.overrides if o.day == today]
     assert s.reason == (override[-1].reason if override else None)
     if s.state in OPEN:
-        assert reply == "today"
         return
     if override and override[-1].opens is None:
         assert s.headline == f"Closed today for {override[-1].reason}"
     else:
         assert s.headline == "Closed"
     if s.opens_at is None:
-        assert reply == "as soon as the clinic reopens"
         return
     local = s.opens_at.astimezone(schedule.tz)
     ahead = (local.date() - today).days
@@ -756,5 +735,178 @@ def test_day_wording_and_reply_window_match_opens_at(scenario):
     )
     clock = f"{format_time(local.time())} ET"
     assert s.detail == f"opens {when} at {clock}"
-    assert reply == f"after {clock} {when if ahead < 2 else 'on ' + when}"
     assert s.text == f"{s.headline} · {s.detail}"
+
+
+# ---- The reply promise ----------------------------------------------------------------------
+
+HOUR = timedelta(hours=1)
+# Christmas Eve 2026 (a Thursday) closes at 1:00 PM, Christmas Day is closed.
+CHRISTMAS = with_overrides(
+    DAILY,
+    [
+        Override(date(2026, 12, 24), "Christmas Eve", time(10), time(13)),
+        Override(date(2026, 12, 25), "Christmas Day"),
+    ],
+)
+CHRISTMAS_WEEKDAYS = with_overrides(WEEKDAYS_ONLY, CHRISTMAS.overrides)
+SHORT_MORNING = with_overrides(
+    DAILY, [Override(date(2026, 6, 11), "Staff training", time(9), time(9, 45))]
+)
+NOON_CLOSE = with_overrides(DAILY, [Override(date(2026, 6, 11), "Half day", time(9), time(12))])
+# Special hours across the DST changes: 00:30-02:00 on the fall-back day lasts 2.5 real hours,
+# 01:30-03:30 on the spring-forward day lasts one.
+FALL_BACK_NIGHT = overnight(date(2026, 11, 1), time(0, 30), time(2))
+SPRING_FORWARD_NIGHT = overnight(date(2026, 3, 8), time(1, 30), time(3, 30))
+
+# (schedule, sent at, promised by (UTC) or None, the words shown on screen)
+REPLY_BY_TABLE = [
+    # An ordinary day (Tuesday 2026-12-01, EST).
+    (DAILY, ny(2026, 12, 1, 10, 30), utc(2026, 12, 1, 22), "by 5:00 PM ET today"),
+    (DAILY, ny(2026, 12, 1, 7), utc(2026, 12, 1, 22), "by 5:00 PM ET today"),
+    (DAILY, ny(2026, 12, 1, 16), utc(2026, 12, 1, 22), "by 5:00 PM ET today"),
+    (DAILY, ny(2026, 12, 1, 16, 0, 0, 1), utc(2026, 12, 2, 22),
+     "by 5:00 PM ET tomorrow (Wednesday)"),
+    (DAILY, ny(2026, 12, 1, 16, 38), utc(2026, 12, 2, 22), "by 5:00 PM ET tomorrow (Wednesday)"),
+    (DAILY, ny(2026, 12, 1, 17), utc(2026, 12, 2, 22), "by 5:00 PM ET tomorrow (Wednesday)"),
+    (DAILY, ny(2026, 12, 1, 22, 45), utc(2026, 12, 2, 22), "by 5:00 PM ET tomorrow (Wednesday)"),
+    (DAILY, ny(2026, 12, 1, 23, 59, 59), utc(2026, 12, 2, 22),
+     "by 5:00 PM ET tomorrow (Wednesday)"),
+    (DAILY, ny(2026, 12, 2, 0, 0, 1), utc(2026, 12, 2, 22), "by 5:00 PM ET today"),
+    # Weekends (2026-06-12 is a Friday).
+    (WEEKDAYS_ONLY, ny(2026, 6, 12, 16, 30), utc(2026, 6, 15, 21), "by Monday, 5:00 PM ET"),
+    (WEEKDAYS_ONLY, ny(2026, 6, 13, 12), utc(2026, 6, 15, 21), "by Monday, 5:00 PM ET"),
+    (WEEKDAYS_ONLY, ny(2026, 6, 14, 20), utc(2026, 6, 15, 21),
+     "by 5:00 PM ET tomorrow (Monday)"),
+    # Christmas Eve: special hours to 1:00 PM, then Christmas Day closed.
+    (CHRISTMAS, ny(2026, 12, 24, 9), utc(2026, 12, 24, 18), "by 1:00 PM ET today"),
+    (CHRISTMAS, ny(2026, 12, 24, 11, 30), utc(2026, 12, 24, 18), "by 1:00 PM ET today"),
+    (CHRISTMAS, ny(2026, 12, 24, 12), utc(2026, 12, 24, 18), "by 1:00 PM ET today"),
+    (CHRISTMAS, ny(2026, 12, 24, 12, 0, 1), utc(2026, 12, 26, 22), "by Saturday, 5:00 PM ET"),
+    (CHRISTMAS, ny(2026, 12, 24, 12, 45), utc(2026, 12, 26, 22), "by Saturday, 5:00 PM ET"),
+    (CHRISTMAS, ny(2026, 12, 23, 16, 30), utc(2026, 12, 24, 18),
+     "by 1:00 PM ET tomorrow (Thursday)"),
+    (CHRISTMAS, ny(2026, 12, 25, 10), utc(2026, 12, 26, 22), "by 5:00 PM ET tomorrow (Saturday)"),
+    (CHRISTMAS_WEEKDAYS, ny(2026, 12, 24, 12, 45), utc(2026, 12, 28, 22),
+     "by Monday, 5:00 PM ET"),
+    # A stretch too short to reply in is skipped; a noon closing reads "12:00 noon".
+    (SHORT_MORNING, ny(2026, 6, 10, 20), utc(2026, 6, 12, 21), "by Friday, 5:00 PM ET"),
+    (NOON_CLOSE, ny(2026, 6, 10, 20), utc(2026, 6, 11, 16),
+     "by 12:00 noon ET tomorrow (Thursday)"),
+    # A long holiday closure: the date is given from a week on.
+    (SUMMER_BREAK, ny(2026, 6, 30, 16, 30), utc(2026, 7, 13, 21),
+     "by Monday, July 13, 5:00 PM ET"),
+    (SUMMER_BREAK, ny(2026, 7, 6, 12), utc(2026, 7, 13, 21), "by Monday, July 13, 5:00 PM ET"),
+    (SUMMER_BREAK, ny(2026, 7, 7, 12), utc(2026, 7, 13, 21), "by Monday, 5:00 PM ET"),
+    # DST days with regular hours: the promised wall time stays 5:00 PM.
+    (DAILY, ny(2026, 3, 7, 22), utc(2026, 3, 8, 21), "by 5:00 PM ET tomorrow (Sunday)"),
+    (DAILY, ny(2026, 3, 8, 16, 38), utc(2026, 3, 9, 21), "by 5:00 PM ET tomorrow (Monday)"),
+    (DAILY, ny(2026, 10, 31, 22), utc(2026, 11, 1, 22), "by 5:00 PM ET tomorrow (Sunday)"),
+    (DAILY, ny(2026, 11, 1, 1, 30, fold=1), utc(2026, 11, 1, 22), "by 5:00 PM ET today"),
+    # DST days with night hours: the hour left is real time, not wall time.
+    (FALL_BACK_NIGHT, ny(2026, 11, 1, 1, 30), utc(2026, 11, 1, 7), "by 2:00 AM ET today"),
+    (FALL_BACK_NIGHT, ny(2026, 11, 1, 1, 30, fold=1), utc(2026, 11, 2, 22),
+     "by 5:00 PM ET tomorrow (Monday)"),
+    (SPRING_FORWARD_NIGHT, ny(2026, 3, 8, 1, 30), utc(2026, 3, 8, 7, 30), "by 3:30 AM ET today"),
+    (SPRING_FORWARD_NIGHT, ny(2026, 3, 8, 1, 31), utc(2026, 3, 9, 21),
+     "by 5:00 PM ET tomorrow (Monday)"),
+    # Nothing open within the horizon.
+    (WINTER_61, ny(2026, 1, 1, 12), None, "as soon as the clinic reopens"),
+    (NEVER, ny(2026, 6, 10, 12), None, "as soon as the clinic reopens"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("schedule", "now", "by", "words"), REPLY_BY_TABLE)
+def test_reply_by(schedule, now, by, words):
+    assert reply_by(now, schedule) == by
+    assert format_reply_by(by, schedule.tz, now) == words
+    # The same instant written in another zone gives the same promise.
+    assert reply_by(now.astimezone(ZoneInfo("Asia/Tokyo")), schedule) == by
+
+
+@pytest.mark.parametrize(
+    ("by", "words"),
+    [
+        (utc(2026, 12, 3, 17), "by Thursday, December 3, 12:00 noon ET"),
+        (utc(2026, 12, 1, 22), "by Tuesday, December 1, 5:00 PM ET"),
+        (utc(2027, 1, 4, 14, 30), "by Monday, January 4, 9:30 AM ET"),
+        (None, "as soon as the clinic reopens"),
+    ],
+)
+def test_format_reply_by_without_now_always_gives_the_date(by, words):
+    assert format_reply_by(by, NY) == words
+
+
+def test_format_reply_by_needs_aware_instants():
+    with pytest.raises(ValueError, match="timezone-aware"):
+        format_reply_by(datetime(2026, 12, 1, 17), NY)
+    with pytest.raises(ValueError, match="timezone-aware"):
+        reply_by(datetime(2026, 12, 1, 17), DAILY)
+
+
+@pytest.mark.parametrize(
+    ("day", "year", "words"),
+    [
+        (date(2026, 12, 24), True, "Thursday, December 24, 2026"),
+        (date(2027, 1, 1), False, "Friday, January 1"),
+    ],
+)
+def test_format_date(day, year, words):
+    assert format_date(day, year=year) == words
+
+
+def test_the_promise_sweeps_a_christmas_eve_minute_by_minute():
+    """Every minute from 9:00 AM on Christmas Eve to the next morning: 'today' only while an
+    hour of opening time is left, and never a promise inside a closed day."""
+    start = ny(2026, 12, 24, 9)
+    for minute in range(24 * 60):
+        now = start + minute * MIN
+        by = reply_by(now, CHRISTMAS)
+        words = format_reply_by(by, NY, now)
+        if now <= ny(2026, 12, 24, 12):
+            assert (by, words) == (utc(2026, 12, 24, 18), "by 1:00 PM ET today"), now
+        else:
+            assert by == utc(2026, 12, 26, 22), now
+            assert "today" not in words and "Christmas" not in words
+
+
+@PROPERTY
+@given(scenarios())
+def test_the_promise_is_inside_opening_hours_and_after_the_submission(scenario):
+    schedule, now = scenario
+    by = reply_by(now, schedule)
+    today = local_day(now, schedule)
+    spans = ref_intervals(schedule, today - timedelta(days=1), today + timedelta(days=HORIZON_DAYS))
+    enough = [(o, c) for o, c in spans if c - max(o, now) >= HOUR]
+    if by is None:
+        assert enough == []
+        assert format_reply_by(by, schedule.tz, now) == "as soon as the clinic reopens"
+        return
+    # After the submission, with at least an hour of opening time between the two.
+    assert by - now >= HOUR
+    # The end of an opening stretch: open just before it, and the first such stretch.
+    assert status_at(by - US, schedule).state in OPEN
+    assert by == enough[0][1]
+    assert open_time_between(now, by, schedule) >= HOUR
+    # Nothing earlier would have done: every stretch ending before it had under an hour left.
+    assert all(c - max(o, now) < HOUR for o, c in spans if now < c < by)
+    words = format_reply_by(by, schedule.tz, now)
+    clock = f"{format_time(by.astimezone(schedule.tz).time())} ET"
+    ahead = (local_day(by, schedule) - today).days
+    name = WEEKDAY[by.astimezone(schedule.tz).weekday()]
+    assert ahead >= 0
+    if ahead == 0:
+        assert words == f"by {clock} today"
+    elif ahead == 1:
+        assert words == f"by {clock} tomorrow ({name})"
+    elif ahead < 7:
+        assert words == f"by {name}, {clock}"
+    else:
+        assert re.fullmatch(rf"by {name}, [A-Z][a-z]+ \d{{1,2}}, {re.escape(clock)}", words)
+
+
+@PROPERTY
+@given(scenarios(), st.sampled_from(OTHER_ZONES))
+def test_the_promise_does_not_depend_on_the_zone_of_now(scenario, zone):
+    schedule, now = scenario
+    assert reply_by(now.astimezone(zone), schedule) == reply_by(now, schedule)

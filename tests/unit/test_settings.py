@@ -416,6 +416,19 @@ def test_consultation_rate_limit_bad(data_dir: Path, raw: str) -> None:
     assert repr(raw.strip()) in message
 
 
+@pytest.mark.parametrize(("raw", "expected"), [("", (20, 600)), ("50/3600", (50, 3600))])
+def test_consultation_flood_limit_good(data_dir: Path, raw: str, expected: tuple[int, int]) -> None:
+    settings = from_env(env_for(data_dir, CONSULTATION_FLOOD_LIMIT=raw))
+    assert settings.consultation_flood == expected
+
+
+@pytest.mark.parametrize("raw", ["20", "0/600", "x/600"])
+def test_consultation_flood_limit_bad(data_dir: Path, raw: str) -> None:
+    assert config_error(env_for(data_dir, CONSULTATION_FLOOD_LIMIT=raw)).startswith(
+        "CONSULTATION_FLOOD_LIMIT "
+    )
+
+
 def test_consultation_rate_limit_non_ascii_digit_is_a_config_error(data_dir: Path) -> None:
     assert "CONSULTATION_RATE_LIMIT" in config_error(
         env_for(data_dir, CONSULTATION_RATE_LIMIT="5/6²")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import math
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -14,22 +15,23 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
+from webapp import drafts
 from webapp.consultations import (
     BEST_TIMES,
     CONTACT_METHODS,
     FORM_FIELDS,
-    HONEYPOT,
     PERSON_FIELDS,
     RateLimited,
     Stored,
-    new_reference,
     store,
     validate,
 )
 from webapp.context import ctx
-from webapp.hours import reply_window
+from webapp.hours import format_reply_by, reply_by
 from webapp.pagecache import Built
 from webapp.security import BadToken, ExpiredToken
+from webapp.spam import automated_signal
+from webapp.throttle import Limit
 from webapp.views.common import (
     cached_page,
     client_key,
@@ -45,14 +47,30 @@ log = logging.getLogger(__name__)
 # A page with a form carries a single-use token: no cache (shared, or the browser's own on
 # Back) may hand the same token out twice.
 FORM_PAGE = {"Cache-Control": "no-store"}
+NO_STORE = {"Vary": "HX-Request", "Cache-Control": "no-store"}
 NOTICES = {
     "expired": "This form was open for a long time, so for your safety it needs to be sent "
     "again. Your details are still here: check them and press Send request.",
     "invalid": "We could not verify this form. Your details are still here: please press "
     "Send request again.",
-    "rate": "We have received several requests from you in a short time. Please wait a few "
-    "minutes and try again. Your details are still here.",
+    # The rate limit's own box (_consultation_form.html) adds when to try again and the phone.
+    "rate": "We have received several requests from this internet connection in a short time "
+    "(people who share a network, such as a household, count together). "
+    "Your details are still here.",
+    "gone": "The details typed on this page are no longer kept: they are deleted once a "
+    "request is sent, or after 10 minutes. If you sent your request, you do not need to "
+    "send it again.",
 }
+# Drafts kept per client (no-JS error pages); past this the page is shown without a redirect.
+DRAFT_LIMIT = Limit("consultation-draft", 30, timedelta(minutes=10))
+
+
+def retry_words(seconds: int) -> str:
+    """When a rate-limited visitor may send again: "now", "in a minute", "in about 9 minutes"."""
+    if seconds <= 0:
+        return "now"
+    minutes = -(-seconds // 60)
+    return "in a minute" if minutes == 1 else f"in about {minutes} minutes"
 
 
 def form_context(
@@ -61,13 +79,19 @@ def form_context(
     values: dict[str, str] | None = None,
     errors: dict[str, str] | None = None,
     notice: str | None = None,
+    *,
+    draft: str = "",
+    retry: int = 0,
 ) -> dict[str, Any]:
     """Template values for _consultation_form.html around the given token."""
     return {
         "form": {
-            "typed": {k: v for k, v in (values or {}).items() if k not in ("token", HONEYPOT)},
+            "typed": {k: v for k, v in (values or {}).items() if k in PERSON_FIELDS},
             "errors": errors or {},
             "notice": NOTICES.get(notice or ""),
+            "notice_kind": notice or "",
+            "retry": retry_words(retry),
+            "draft": draft,
             "token": token,
             "methods": CONTACT_METHODS,
             "times": BEST_TIMES,
@@ -108,12 +132,36 @@ async def consultation_page(request: Request) -> Response:
 
 async def _form_again(
     request: Request, values: dict[str, str], errors: dict[str, str], notice: str | None,
-    status: int, headers: dict[str, str] | None = None,
+    status: int, retry: int = 0,
 ) -> Response:  # fmt: skip
+    """The form back with what was typed: a fragment for htmx; without JavaScript a 303 to a
+    page that shows it (Post/Redirect/Get, so Back never offers to resend a form)."""
+    app = ctx(request)
+    headers = {**NO_STORE, **({"Retry-After": str(retry)} if notice == "rate" else {})}
+    if not is_htmx(request):
+        now = app.clock()
+        limit, client = DRAFT_LIMIT, client_key(request)
+
+        async def admit(conn: aiosqlite.Connection) -> bool:
+            return await app.throttle.reserve(conn, limit, client, now) is not None
+
+        retry_at = now + timedelta(seconds=retry) if notice == "rate" else None
+        draft_id = await drafts.save(
+            app.db, values, PERSON_FIELDS, now, notice, retry_at, admit=admit
+        )
+        if draft_id is not None:
+            if values.get("draft"):  # sent again from a kept draft: the new one replaces it
+                await drafts.discard(app.db, values["draft"])
+            url = request.app.url_path_for("consultation_details", draft_id=draft_id)
+            return RedirectResponse(url, status_code=303, headers=NO_STORE)
     # Only a forged token gets a normally dated one: bots must not learn a shortcut.
     token = fresh_token(request, resubmit=notice != "invalid")
-    context = form_context(request, token, values, errors, notice)
-    headers = {"Vary": "HX-Request", "Cache-Control": "no-store", **(headers or {})}
+    # A kept draft stays named in the form, so sending it at last still forgets it.
+    draft = values.get("draft", "")
+    context = form_context(
+        request, token, values, errors, notice, retry=retry,
+        draft=draft if drafts.is_id(draft) else "",
+    )  # fmt: skip
     if is_htmx(request):
         return template_response(
             request, "_consultation_form.html", context, status_code=status, headers=headers
@@ -121,12 +169,37 @@ async def _form_again(
     return await render(request, "consultation.html", context, status_code=status, headers=headers)
 
 
+async def consultation_details(request: Request) -> Response:
+    """The no-JavaScript form shown again from a kept draft (the 303 target of an error)."""
+    app = ctx(request)
+    draft_id = request.path_params["draft_id"]
+    now = app.clock()
+    draft = await drafts.load(app.db, draft_id, now)
+    if draft is None:
+        context = form_context(request, fresh_token(request), notice="gone")
+    else:
+        errors = {} if draft.notice else validate(draft.values)[1]
+        retry = 0
+        if draft.retry_at is not None:
+            retry = max(0, math.ceil((draft.retry_at - now).total_seconds()))
+        token = fresh_token(request, resubmit=draft.notice != "invalid")
+        context = form_context(
+            request, token, draft.values, errors, draft.notice, draft=draft_id, retry=retry
+        )
+    return await render(
+        request, "consultation.html", {**context, "robots": "noindex"}, headers=NO_STORE
+    )
+
+
 async def _done_context(request: Request, stored: Stored) -> dict[str, Any]:
-    _, schedule = await schedule_now(request)
+    now, schedule = await schedule_now(request)
+    by = stored.reply_by
+    # Day words ("today") are relative to when the page is read; once past, the date is given.
+    relative_to = now if by is None or by > now else None
     return {
         "done": {
             "reference": stored.reference,
-            "reply": reply_window(stored.created_at, schedule),
+            "reply": format_reply_by(by, schedule.tz, relative_to),
             "method": stored.contact_method,
         }
     }
@@ -134,22 +207,31 @@ async def _done_context(request: Request, stored: Stored) -> dict[str, Any]:
 
 async def _confirmed(request: Request, stored: Stored) -> Response:
     if not is_htmx(request):
+        by = stored.reply_by.timestamp() if stored.reply_by is not None else None
         token = ctx(request).done_tokens.dumps(
-            {"r": stored.reference, "t": stored.created_at.timestamp(), "m": stored.contact_method}
+            {
+                "r": stored.reference,
+                "t": stored.created_at.timestamp(),
+                "m": stored.contact_method,
+                "b": by,
+            }
         )
         return RedirectResponse(
-            request.app.url_path_for("consultation_done") + "?c=" + token, status_code=303
+            request.app.url_path_for("consultation_done") + "?c=" + token,
+            status_code=303,
+            headers=NO_STORE,
         )
     return template_response(
-        request,
-        "_consultation_done.html",
-        await _done_context(request, stored),
-        headers={"Vary": "HX-Request", "Cache-Control": "no-store"},
+        request, "_consultation_done.html", await _done_context(request, stored), headers=NO_STORE
     )
 
 
 async def submit_consultation(request: Request) -> Response:
-    """Check and store a request; answer with the confirmation or the form again."""
+    """Check and store a request; answer with the confirmation or the form again.
+
+    Every valid request is stored. One that looks automated is stored flagged as suspected
+    spam, and its sender gets exactly the answer anyone else would.
+    """
     state = ctx(request)
     values = await _read(request)
     now = state.clock()
@@ -159,26 +241,26 @@ async def submit_consultation(request: Request) -> Response:
         return await _form_again(request, values, {}, "expired", 422)
     except BadToken:
         return await _form_again(request, values, {}, "invalid", 422)
-    if values.get(HONEYPOT) or token.age < timedelta(seconds=state.settings.min_submit_seconds):
-        # Judged a bot: answer as if stored, store nothing.
-        log.info("consultation form: automated submission ignored")
-        fake = Stored(new_reference(), now, values.get("contact_method", "email"))
-        return await _confirmed(request, fake)
     submission, errors = validate(values)
     if submission is None:
         return await _form_again(request, values, errors, None, 422)
-    limit, client = state.consultation_limit, client_key(request)
-
-    async def admit(conn: aiosqlite.Connection) -> bool:
-        return await state.throttle.reserve(conn, limit, client, now) is not None
-
+    signal = automated_signal(values, token.age, state.settings.min_submit_seconds)
+    _, schedule = await schedule_now(request)
+    client = client_key(request)
     try:
-        stored = await store(state.db, submission, token.nonce, now, admit)
+        stored = await store(
+            state.db, submission, token.nonce, now, state.intake.admit(client, now),
+            reply_by=reply_by(now, schedule), signal=signal,
+            flood=state.intake.flood(client, now),
+        )  # fmt: skip
     except RateLimited:
-        retry = str(await state.throttle.retry_after(limit, client, now))
-        return await _form_again(request, values, {}, "rate", 429, {"Retry-After": retry})
+        retry = await state.intake.retry_after(client, now)
+        return await _form_again(request, values, {}, "rate", 429, retry)
     if not stored.replayed:
-        log.info("consultation request %s stored", stored.reference)
+        flag = f" (suspected spam: {stored.suspected_spam})" if stored.suspected_spam else ""
+        log.info("consultation request %s stored%s", stored.reference, flag)
+    if values.get("draft"):
+        await drafts.discard(state.db, values["draft"])
     return await _confirmed(request, stored)
 
 
@@ -199,10 +281,13 @@ async def consultation_done(request: Request) -> Response:
     """The confirmation page after a no-JavaScript submission (303 target)."""
     try:
         data = ctx(request).done_tokens.loads(request.query_params.get("c", ""))
-        stored = Stored(
-            str(data["r"]), datetime.fromtimestamp(float(data["t"]), UTC), str(data["m"])
-        )
-    except (BadSignature, KeyError, TypeError, ValueError):
+        created = datetime.fromtimestamp(float(data["t"]), UTC)
+        if "b" in data:
+            by = None if data["b"] is None else datetime.fromtimestamp(float(data["b"]), UTC)
+        else:  # a link made before the promise was kept in it
+            by = reply_by(created, (await schedule_now(request))[1])
+        stored = Stored(str(data["r"]), created, str(data["m"]), by)
+    except (BadSignature, KeyError, TypeError, ValueError, OverflowError, OSError):
         return RedirectResponse(request.app.url_path_for("consultation"), status_code=303)
     context = await _done_context(request, stored)
     return await render(
@@ -223,4 +308,10 @@ routes = [
     Route("/consultation", submit_consultation, methods=["POST"], name="submit_consultation"),
     Route("/consultation/thanks", consultation_done, methods=["GET"], name="consultation_done"),
     Route("/consultation/check", check_consultation, methods=["POST"], name="check_consultation"),
+    Route(
+        "/consultation/details/{draft_id}",
+        consultation_details,
+        methods=["GET"],
+        name="consultation_details",
+    ),  # fmt: skip
 ]

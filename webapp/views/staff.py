@@ -7,6 +7,7 @@ import io
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import urlencode
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -14,11 +15,21 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from webapp import audit, closures, followup
-from webapp.consultations import BEST_TIMES, CONTACT_METHODS, format_phone
+from webapp.consultations import BEST_TIMES, CONTACT_METHODS, SPAM_KINDS, format_phone
 from webapp.context import ctx
 from webapp.db import parse_utc
-from webapp.followup import NEXT, STATUSES, Filter, RequestNotFound, Row, TransitionRefused
-from webapp.hours import open_time_between, regular_day_length
+from webapp.followup import (
+    NEXT,
+    SPAM,
+    SPAM_LABEL,
+    STATUSES,
+    Filter,
+    RequestNotFound,
+    Row,
+    StillSuspected,
+    TransitionRefused,
+)
+from webapp.hours import format_reply_by, open_time_between, regular_day_length
 from webapp.views.common import is_htmx, render, schedule_now, template_response, upcoming
 from webapp.views.staff_auth import require_staff, signed_in, staff_form, staff_of
 
@@ -46,7 +57,7 @@ async def _decorate(request: Request, rows: list[Row]) -> list[Row]:
     for row in rows:
         created = parse_utc(row["created_at"])
         overdue = False
-        if row["status"] == "new":
+        if row["status"] == "new" and row["suspected_spam"] is None:
             # Past one business day of open time without contact.
             overdue = now - created > OVERDUE_SCAN or (
                 open_time_between(created, now, schedule) >= business_day
@@ -59,12 +70,17 @@ async def _decorate(request: Request, rows: list[Row]) -> list[Row]:
             method_label=CONTACT_METHODS[row["contact_method"]],
             time_label=BEST_TIMES[row["best_time"]],
             phone_display=format_phone(row["phone"]) if row["phone"] else "",
+            spam_label=SPAM_KINDS.get(row["suspected_spam"] or "", ""),
+            # What the visitor's confirmation promised, with its date ("by Thursday, ...").
+            promised=format_reply_by(parse_utc(row["reply_by"]), schedule.tz)
+            if row["reply_by"]
+            else "",
         )
     return rows
 
 
-async def _list_context(request: Request) -> dict[str, Any]:
-    filter_ = Filter.parse(request.query_params)
+async def _list_context(request: Request, filter_: Filter | None = None) -> dict[str, Any]:
+    filter_ = filter_ or Filter.parse(request.query_params)
     db = ctx(request).db
     counts = await followup.counts(db)
     rows, total = await followup.search(db, filter_, counts)
@@ -80,6 +96,9 @@ async def _list_context(request: Request) -> dict[str, Any]:
         "pages": pages,
         "counts": counts,
         "statuses": STATUSES,
+        "spam": SPAM,
+        "spam_label": SPAM_LABEL,
+        "all_count": sum(counts[s] for s in STATUSES),
     }
 
 
@@ -100,6 +119,7 @@ async def dashboard(request: Request) -> Response:
         if partial:
             return template_response(request, "staff/_request_list.html", context, headers=headers)
         context["new_count"] = context["counts"]["new"]
+        context["spam_count"] = context["counts"][SPAM]
         return await render(
             request, "staff/dashboard.html", {**context, "robots": "noindex"}, headers=headers
         )
@@ -187,9 +207,34 @@ async def change_status(request: Request) -> Response:
         await followup.change_status(app.db, consultation_id, new, staff_of(request), app.clock())
     except RequestNotFound:
         raise HTTPException(404) from None
-    except TransitionRefused as refused:
+    except (TransitionRefused, StillSuspected) as refused:
         return await _after_change(request, consultation_id, 409, status_error=str(refused))
     return await _after_change(request, consultation_id)
+
+
+@require_staff
+async def move_to_queue(request: Request) -> Response:
+    """Take a request out of suspected spam (one audited action), from its page or the list.
+
+    From the list (`from=list` with the list's filter) htmx gets the list again and a browser
+    without JavaScript is sent back to it; otherwise to (or the fragment of) the request page.
+    """
+    consultation_id = _request_id(request)
+    app = ctx(request)
+    form = await staff_form(request)
+    try:
+        await followup.move_to_queue(app.db, consultation_id, staff_of(request), app.clock())
+    except RequestNotFound:
+        raise HTTPException(404) from None
+    if form.get("from") != "list":
+        return await _after_change(request, consultation_id)
+    filter_ = Filter.parse(form)
+    if not is_htmx(request):
+        url = request.app.url_path_for("staff_dashboard")
+        query = urlencode(filter_.query())
+        return RedirectResponse(url + (f"?{query}" if query else ""), status_code=303)
+    context = await _list_context(request, filter_)
+    return template_response(request, "staff/_request_list.html", context)
 
 
 @require_staff
@@ -313,6 +358,8 @@ routes = [
           name="staff_status"),
     Route("/staff/requests/{consultation_id}/notes", add_note, methods=["POST"],
           name="staff_note"),
+    Route("/staff/requests/{consultation_id}/restore", move_to_queue, methods=["POST"],
+          name="staff_restore"),
     Route("/staff/hours", hours_page, name="staff_hours"),
     Route("/staff/hours", add_closure, methods=["POST"], name="staff_hours_add"),
     Route("/staff/hours/{day}/delete", remove_closure, methods=["POST"],
