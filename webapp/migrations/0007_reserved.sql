@@ -1,0 +1,2 @@
+-- Reserved: another branch adds the migration with this number. This placeholder keeps the
+-- numbers without gaps until that branch is merged; drop this file then.
