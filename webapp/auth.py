@@ -93,10 +93,11 @@ class Hasher:
             else PasswordHasher()
         )
         self._dummy: str | None = None  # made on first use: hashing costs ~0.1 s at start-up
-        # Each Argon2id check takes 64 MiB and a core: two at a time keeps a burst of sign-ins
-        # from exhausting memory. Sign-ins from a trusted device (a device cookie) have a lane
-        # of their own, so a flood from elsewhere never queues in front of them.
-        self._untrusted = anyio.CapacityLimiter(2)
+        # Each Argon2id check takes 64 MiB and a core: one at a time keeps a burst of sign-ins
+        # from exhausting memory or the machine's cores. Sign-ins from a trusted device (a
+        # device cookie) and signed-in people confirming their password have a lane of their
+        # own, so a flood from elsewhere never queues in front of them.
+        self._untrusted = anyio.CapacityLimiter(1)
         self._trusted = anyio.CapacityLimiter(1)
 
     def hash_sync(self, password: str) -> str:
@@ -105,7 +106,7 @@ class Hasher:
 
     async def hash(self, password: str) -> str:
         """Hash a password off the event loop (new passwords set in the browser)."""
-        return await anyio.to_thread.run_sync(self._hasher.hash, password, limiter=self._untrusted)
+        return await anyio.to_thread.run_sync(self._hasher.hash, password, limiter=self._trusted)
 
     async def verify(self, stored: str | None, password: str, *, trusted: bool = False) -> bool:
         """Check a password; an unknown account costs the same time as a known one."""

@@ -110,7 +110,6 @@ class CodeResult:
     csrf: str = ""
     retry_after: int = 0
     used_recovery: bool = False
-    limit: Limit | None = None
 
 
 class SignIn:
@@ -144,13 +143,19 @@ class SignIn:
         found = await find_staff(self.db, identifier) if identifier else None
         device = entry_for(attempt.devices, found[0].id if found else None)
         wanted = _limits(attempt, device, identifier.lower(), (ACCOUNT, DEVICE, ADDRESS, UNTRUSTED))
-        result = await self.db.write(lambda conn: self.throttle.reserve_all(conn, wanted, now))
-        if isinstance(result, Limit):
-            await self._refused(result, wanted, attempt, found[0] if found else None, now)
-            raise Refused(await self.throttle.retry_after(result, _key(result, wanted), now))
+        staff = found[0] if found else None
+
+        async def reserve(conn: aiosqlite.Connection) -> list[int] | int:
+            reserved = await self.throttle.reserve_all(conn, wanted, now)
+            if isinstance(reserved, Limit):
+                return await self._refuse(conn, reserved, wanted, attempt, staff, now)
+            return reserved
+
+        result = await self.db.write(reserve)
+        if isinstance(result, int):
+            raise Refused(result)
         ok = await self.hasher.verify(found[1] if found else None, password, trusted=bool(device))
         if not ok or found is None or not found[0].active:
-            staff = found[0] if found else None
             await self.db.write(
                 lambda conn: self._record(conn, now, "login_failed", staff, attempt)
             )
@@ -193,26 +198,22 @@ class SignIn:
         message = identifier.strip().lower().encode("utf-8", "replace")
         return "id:" + hmac.new(self._audit_key, message, hashlib.sha256).hexdigest()[:16]
 
-    async def _refused(
+    async def _refuse(
         self,
+        conn: aiosqlite.Connection,
         limit: Limit,
         wanted: list[tuple[Limit, str]],
         attempt: Attempt,
         staff: Staff | None,
         now: datetime,
-        action: str = "login_locked",
-    ) -> None:
-        """One audit entry per lock-out (per limit and key), in one transaction."""
+    ) -> int:
+        """Inside the refusing transaction: audit the lock-out once per window (per limit and
+        key, not per refused attempt); returns the seconds to wait."""
         key = _key(limit, wanted)
-
-        async def work(conn: aiosqlite.Connection) -> bool:
-            if await self.throttle.reserve(conn, NOTED, f"{limit.bucket}\x00{key}", now) is None:
-                return False
-            await self._record(conn, now, action, staff, attempt, why=limit.bucket)
-            return True
-
-        if await self.db.write(work):
+        if await self.throttle.reserve(conn, NOTED, f"{limit.bucket}\x00{key}", now) is not None:
+            await self._record(conn, now, "login_locked", staff, attempt, why=limit.bucket)
             log.warning("staff sign-in refused after repeated failures (%s)", limit.bucket)
+        return max(1, await self.throttle.retry_after(limit, key, now, conn=conn))
 
     async def complete(
         self, verified: Verified, now: datetime, device_label: str
@@ -224,9 +225,7 @@ class SignIn:
             await self.throttle.release_all(conn, verified.reserved)
             return await self.sessions.create(conn, verified.staff, now, device_label)
 
-        found = await self.db.write(work)
-        await self.sessions.forget_expired(now)
-        return found
+        return await self.db.write(work)
 
     # --- the second factor --------------------------------------------------------------------
 
@@ -284,7 +283,8 @@ class SignIn:
         async def work(conn: aiosqlite.Connection) -> CodeResult:
             reserved = await self.throttle.reserve_all(conn, wanted, now)
             if isinstance(reserved, Limit):
-                return CodeResult(CodeOutcome.REFUSED, staff, limit=reserved)
+                wait = await self._refuse(conn, reserved, wanted, attempt, staff, now)
+                return CodeResult(CodeOutcome.REFUSED, staff, retry_after=wait)
             used_recovery = False
             if totp.looks_like_code(typed):
                 accepted = await _use_totp(conn, staff.id, typed, now)
@@ -308,14 +308,7 @@ class SignIn:
                 CodeOutcome.SIGNED_IN, staff, cookie, csrf, used_recovery=used_recovery
             )
 
-        result = await self.db.write(work)
-        if result.outcome is CodeOutcome.REFUSED and result.limit is not None:
-            await self._refused(result.limit, wanted, attempt, staff, now)
-            wait = await self.throttle.retry_after(result.limit, _key(result.limit, wanted), now)
-            return CodeResult(CodeOutcome.REFUSED, staff, retry_after=max(1, wait))
-        if result.outcome is CodeOutcome.SIGNED_IN:
-            await self.sessions.forget_expired(now)
-        return result
+        return await self.db.write(work)
 
 
 def _limits(

@@ -98,12 +98,25 @@ class Throttle:
         """Inside a write transaction: take back an event (e.g. the sign-in succeeded)."""
         await conn.execute("DELETE FROM rate_events WHERE id = ?", (event_id,))
 
-    async def retry_after(self, limit: Limit, key: str, now: datetime) -> int:
-        """Whole seconds until key may act again (0 when it may now)."""
-        rows = await self.db.fetchall(
+    async def retry_after(
+        self, limit: Limit, key: str, now: datetime, conn: aiosqlite.Connection | None = None
+    ) -> int:
+        """Whole seconds until key may act again (0 when it may now); `conn` reads inside a
+        write transaction instead of on the reader."""
+        sql = (
             "SELECT at FROM rate_events WHERE bucket = ? AND key = ? AND at > ?"
-            " ORDER BY at DESC LIMIT ?",
-            (limit.bucket, self.digest(limit, key), utc_now_iso(now - limit.window), limit.limit),
+            " ORDER BY at DESC LIMIT ?"
+        )
+        params = (
+            limit.bucket,
+            self.digest(limit, key),
+            utc_now_iso(now - limit.window),
+            limit.limit,
+        )
+        rows = list(
+            await conn.execute_fetchall(sql, params)
+            if conn is not None
+            else await self.db.fetchall(sql, params)
         )
         if len(rows) < limit.limit:
             return 0
