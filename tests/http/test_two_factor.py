@@ -381,3 +381,46 @@ def test_a_bad_staff_mfa_setting_stops_the_start(tmp_path, monkeypatch, capsys):
         capsys.readouterr().err
         == "error: STAFF_MFA must be required or optional, not 'sometimes'\n"
     )
+
+
+# --- the sign-in dialog (an action sent after the session ended) ---------------------------------
+
+NEW_CSRF = re.compile(r'data-new-csrf="([^"]+)"')
+
+
+def dialog_login(client, password=PASSWORD):
+    token = client.app.ctx.login_tokens.issue(client.app.ctx.clock())
+    return client.post(
+        "/staff/login",
+        data={"token": token, "next": "/staff", "via": "dialog", "email": EMAIL,
+              "password": password},
+        headers={"HX-Request": "true"}, follow_redirects=False,
+    )  # fmt: skip
+
+
+def test_the_dialog_signs_in_with_fragments_and_hands_over_the_new_token(client, staff):
+    wrong = dialog_login(client, "not-the-password")
+    assert wrong.status_code == 400 and "<html" not in wrong.text
+    assert 'name="via" value="dialog"' in wrong.text and 'role="alert"' in wrong.text
+    done = dialog_login(client)
+    assert done.status_code == 200 and "<html" not in done.text
+    cookie = done.cookies["aki_staff"]
+    client.cookies.clear()
+    page = client.get("/staff/account", headers=with_cookie(cookie)).text
+    assert NEW_CSRF.search(done.text)[1] == CSRF_FIELD.search(page)[1]
+    assert "aki_device" in done.cookies
+
+
+def test_the_dialog_asks_for_the_code_when_the_account_has_two_factor(client, enrolled, clock):
+    secret, _ = enrolled
+    step = dialog_login(client)
+    assert step.status_code == 200 and "<html" not in step.text
+    assert 'action="/staff/login/code"' in step.text and 'name="via" value="dialog"' in step.text
+    done = client.post(
+        "/staff/login/code",
+        data={"pending": PENDING.search(step.text)[1], "via": "dialog",
+              "code": pyotp.TOTP(secret).at(clock())},
+        follow_redirects=False,
+    )  # fmt: skip
+    assert done.status_code == 200 and NEW_CSRF.search(done.text)
+    assert is_signed_in(client, done.cookies["aki_staff"])
