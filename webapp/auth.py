@@ -99,6 +99,9 @@ class Hasher:
         # own, so a flood from elsewhere never queues in front of them.
         self._untrusted = anyio.CapacityLimiter(1)
         self._trusted = anyio.CapacityLimiter(1)
+        # Trusted checks also go first: an untrusted one does not start while one waits or
+        # runs (Argon2id uses every core, so two at once would slow the trusted one down).
+        self._trusted_active = 0
 
     def hash_sync(self, password: str) -> str:
         """Hash a password (blocking; for the CLI)."""
@@ -120,8 +123,16 @@ class Hasher:
             except (VerificationError, InvalidHashError):
                 return False
 
-        limiter = self._trusted if trusted else self._untrusted
-        return await anyio.to_thread.run_sync(check, limiter=limiter)
+        if trusted:
+            self._trusted_active += 1
+            try:
+                return await anyio.to_thread.run_sync(check, limiter=self._trusted)
+            finally:
+                self._trusted_active -= 1
+        async with self._untrusted:
+            while self._trusted_active:
+                await anyio.sleep(0.005)
+            return await anyio.to_thread.run_sync(check)
 
     def needs_rehash(self, stored: str) -> bool:
         """True when the hash uses older parameters than the current ones."""
