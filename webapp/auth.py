@@ -102,6 +102,7 @@ class Hasher:
         # Trusted checks also go first: an untrusted one does not start while one waits or
         # runs (Argon2id uses every core, so two at once would slow the trusted one down).
         self._trusted_active = 0
+        self._trusted_idle: anyio.Event | None = None  # set when the last trusted one ends
 
     def hash_sync(self, password: str) -> str:
         """Hash a password (blocking; for the CLI)."""
@@ -124,14 +125,18 @@ class Hasher:
                 return False
 
         if trusted:
+            if self._trusted_active == 0:
+                self._trusted_idle = anyio.Event()
             self._trusted_active += 1
             try:
                 return await anyio.to_thread.run_sync(check, limiter=self._trusted)
             finally:
                 self._trusted_active -= 1
+                if self._trusted_active == 0 and self._trusted_idle is not None:
+                    self._trusted_idle.set()
         async with self._untrusted:
-            while self._trusted_active:
-                await anyio.sleep(0.005)
+            while self._trusted_active and self._trusted_idle is not None:
+                await self._trusted_idle.wait()
             return await anyio.to_thread.run_sync(check)
 
     def needs_rehash(self, stored: str) -> bool:
