@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench lighthouse clean
+.PHONY: run test lint bench bench-signin lighthouse clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -45,6 +45,11 @@ bench: $(STAMP)
 	    echo "make bench needs wrk: sudo apt-get install -y wrk"; exit 1; \
 	  fi; }
 	$(PY) tests/perf/bench.py
+
+## Staff sign-in during a 200-request flood against the real server (production Argon2id):
+## the honest sign-in's time and how many flood requests reached Argon2. See the script.
+bench-signin: $(STAMP)
+	$(PY) tests/perf/signin_flood.py
 
 # Lighthouse (npm, pinned: 12.x is the last line that runs on Debian's Node 20; 13 needs 22),
 # run with Debian's Chromium.

@@ -17,20 +17,24 @@ from starlette.templating import Jinja2Templates
 from starlette.types import ASGIApp
 
 from webapp import drafts, housekeeping, spam
-from webapp.auth import Hasher, LoginLimits, Sessions
+from webapp.auth import Hasher, Sessions
 from webapp.clinic import load_clinic
 from webapp.clock import Clock, system_clock
 from webapp.content import ArticleStore
 from webapp.context import AppContext
 from webapp.db import Database, migrate, parse_utc, utc_now_iso
+from webapp.devices import DeviceCookies
 from webapp.hours import format_date, format_time
+from webapp.https import HttpsRedirectMiddleware
 from webapp.jobs import Jobs
+from webapp.mfa import SetupTokens
 from webapp.pagecache import ArticleVersion, ClosureCache, PageCache, ResponseMemo
 from webapp.security import BodyLimitMiddleware, FormTokens, SecurityMiddleware
 from webapp.settings import Settings
+from webapp.signin import SignIn
 from webapp.static import StaticAssets
 from webapp.throttle import Limit, Throttle
-from webapp.views import consultation, errors, public, staff, staff_auth
+from webapp.views import account, accounts, consultation, errors, public, staff, staff_auth
 
 log = logging.getLogger("webapp")
 
@@ -43,7 +47,9 @@ class ClinicApp(Starlette):
 
     def build_middleware_stack(self) -> ASGIApp:
         """Wrap the whole stack so even ServerErrorMiddleware's responses get the headers."""
-        return SecurityMiddleware(super().build_middleware_stack(), self.ctx.settings)
+        settings = self.ctx.settings
+        inner = HttpsRedirectMiddleware(super().build_middleware_stack(), settings.https_only)
+        return SecurityMiddleware(inner, settings)
 
 
 def _url_path_function() -> Callable[..., str]:
@@ -122,6 +128,8 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> ClinicApp:
             *consultation.routes,
             *staff_auth.routes,
             *staff.routes,
+            *account.routes,
+            *accounts.routes,
             Mount("/static", app=static, name="static"),
         ],
         middleware=[Middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)],
@@ -139,6 +147,8 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> ClinicApp:
     jobs.add(spam.purge_job(db))
     per_client = Limit("consultation", limit, timedelta(seconds=window))
     flood, flood_window = settings.consultation_flood
+    hasher = Hasher(fast=settings.fast_password_hashing)
+    sessions = Sessions(db, settings.secret_keys)
     app.ctx = AppContext(
         settings=settings,
         clock=clock,
@@ -160,14 +170,16 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> ClinicApp:
         consultation_limit=per_client,
         throttle=throttle,
         jobs=jobs,
-        hasher=Hasher(fast=settings.fast_password_hashing),
-        sessions=Sessions(db, settings.secret_keys),
+        hasher=hasher,
+        sessions=sessions,
         login_tokens=FormTokens(settings.secret_keys, "staff-login", timedelta(hours=12)),
-        login_limits=LoginLimits.make(clock),
         intake=spam.Intake(
             throttle,
             per_client,
             Limit("consultation-flood", flood, timedelta(seconds=flood_window)),
         ),
+        signin=SignIn(db, throttle, hasher, sessions, settings.secret_keys),
+        devices=DeviceCookies(settings.secret_keys),
+        mfa_setup=SetupTokens(settings.secret_keys),
     )
     return app

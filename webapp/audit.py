@@ -22,6 +22,22 @@ LABELS = {
     "closure_remove": "Removed a closure",
     "spam_restore": "Moved from suspected spam to the queue",
     "spam_purge": "Deleted suspected spam over 30 days old",
+    # Accounts and sign-in (webapp/signin.py, accounts.py, invitations.py, mfa.py).
+    "account_created": "Created an account",
+    "account_disabled": "Disabled an account",
+    "account_enabled": "Enabled an account",
+    "role_changed": "Changed a role",
+    "password_changed": "Changed a password",
+    "sessions_ended": "Ended sessions",
+    "session_ended": "Ended one of their sessions",
+    "invitation_created": "Invited someone",
+    "invitation_revoked": "Withdrew an invitation",
+    "mfa_enabled": "Turned on two-factor sign-in",
+    "mfa_disabled": "Turned off two-factor sign-in",
+    "mfa_reset": "Reset two-factor sign-in",
+    "mfa_failed": "Wrong two-factor code",
+    "recovery_codes_new": "Made new recovery codes",
+    "recovery_code_used": "Signed in with a recovery code",
 }
 
 

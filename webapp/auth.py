@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import sqlite3
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -16,9 +17,7 @@ from itsdangerous import BadSignature, Signer
 from starlette.datastructures import Secret
 
 from webapp import audit
-from webapp.clock import Clock
 from webapp.db import Database, parse_utc, utc_now_iso
-from webapp.ratelimit import SlidingWindow
 
 MIN_PASSWORD = 12
 MAX_PASSWORD = 256
@@ -27,27 +26,9 @@ ABSOLUTE_LIMIT = timedelta(hours=12)
 # Writing last_seen_at on every click would make each staff page a write; once a minute is
 # precise enough for a 30-minute idle limit.
 TOUCH_EVERY = timedelta(seconds=60)
-LOGIN_FAILURES = 5
-LOGIN_WINDOW = 15 * 60
 CLINIC_WORDS = ["albany", "ketamine", "infusion", "infusions", "clinic", "depression"]
-
-
-@dataclass(frozen=True)
-class LoginLimits:
-    """Failed sign-ins per account and per client address, and one audit entry per lock-out."""
-
-    account: SlidingWindow
-    client: SlidingWindow
-    noted: SlidingWindow
-
-    @classmethod
-    def make(cls, clock: Clock) -> LoginLimits:
-        """The limits the site uses: LOGIN_FAILURES per LOGIN_WINDOW seconds."""
-        return cls(
-            account=SlidingWindow(LOGIN_FAILURES, LOGIN_WINDOW, clock),
-            client=SlidingWindow(LOGIN_FAILURES, LOGIN_WINDOW, clock),
-            noted=SlidingWindow(1, LOGIN_WINDOW, clock),
-        )
+ROLES = ("admin", "staff")
+STAFF_COLUMNS = "st.id, st.email, st.active, st.role, st.totp_secret IS NOT NULL AS mfa"
 
 
 @dataclass(frozen=True)
@@ -57,6 +38,18 @@ class Staff:
     id: int
     email: str
     active: bool
+    role: str = "staff"
+    mfa_enabled: bool = False
+
+    @property
+    def is_admin(self) -> bool:
+        """Admins manage the accounts."""
+        return self.role == "admin"
+
+    @classmethod
+    def from_row(cls, row: sqlite3.Row) -> Staff:
+        """From a row selected with STAFF_COLUMNS."""
+        return cls(row["id"], row["email"], bool(row["active"]), row["role"], bool(row["mfa"]))
 
 
 @dataclass(frozen=True)
@@ -68,6 +61,8 @@ class Session:
     csrf_token: str
     created_at: datetime
     last_seen_at: datetime
+    handle: str = ""
+    device: str = ""
 
 
 def password_problem(password: str, email: str = "") -> str | None:
@@ -88,7 +83,7 @@ def password_problem(password: str, email: str = "") -> str | None:
 
 
 class Hasher:
-    """Argon2id hashing that runs off the event loop."""
+    """Argon2id hashing that runs off the event loop, with its work bounded."""
 
     def __init__(self, fast: bool = False) -> None:
         # `fast` is for the test suite only: same algorithm, cheaper parameters.
@@ -98,15 +93,26 @@ class Hasher:
             else PasswordHasher()
         )
         self._dummy: str | None = None  # made on first use: hashing costs ~0.1 s at start-up
-        # Each Argon2id check takes 64 MiB and a core: two at a time keeps a burst of
-        # sign-ins from exhausting memory.
-        self._limiter = anyio.CapacityLimiter(2)
+        # Each Argon2id check takes 64 MiB and a core: one at a time keeps a burst of sign-ins
+        # from exhausting memory or the machine's cores. Sign-ins from a trusted device (a
+        # device cookie) and signed-in people confirming their password have a lane of their
+        # own, so a flood from elsewhere never queues in front of them.
+        self._untrusted = anyio.CapacityLimiter(1)
+        self._trusted = anyio.CapacityLimiter(1)
+        # Trusted checks also go first: an untrusted one does not start while one waits or
+        # runs (Argon2id uses every core, so two at once would slow the trusted one down).
+        self._trusted_active = 0
+        self._trusted_idle: anyio.Event | None = None  # set when the last trusted one ends
 
     def hash_sync(self, password: str) -> str:
         """Hash a password (blocking; for the CLI)."""
         return self._hasher.hash(password)
 
-    async def verify(self, stored: str | None, password: str) -> bool:
+    async def hash(self, password: str) -> str:
+        """Hash a password off the event loop (new passwords set in the browser)."""
+        return await anyio.to_thread.run_sync(self._hasher.hash, password, limiter=self._trusted)
+
+    async def verify(self, stored: str | None, password: str, *, trusted: bool = False) -> bool:
         """Check a password; an unknown account costs the same time as a known one."""
 
         def check() -> bool:
@@ -118,7 +124,20 @@ class Hasher:
             except (VerificationError, InvalidHashError):
                 return False
 
-        return await anyio.to_thread.run_sync(check, limiter=self._limiter)
+        if trusted:
+            if self._trusted_active == 0:
+                self._trusted_idle = anyio.Event()
+            self._trusted_active += 1
+            try:
+                return await anyio.to_thread.run_sync(check, limiter=self._trusted)
+            finally:
+                self._trusted_active -= 1
+                if self._trusted_active == 0 and self._trusted_idle is not None:
+                    self._trusted_idle.set()
+        async with self._untrusted:
+            while self._trusted_active and self._trusted_idle is not None:
+                await self._trusted_idle.wait()
+            return await anyio.to_thread.run_sync(check)
 
     def needs_rehash(self, stored: str) -> bool:
         """True when the hash uses older parameters than the current ones."""
@@ -139,23 +158,35 @@ class Sessions:
             [str(k) for k in reversed(keys)], salt="staff-session", digest_method=hashlib.sha256
         )
 
-    async def start(self, staff: Staff, now: datetime) -> tuple[str, str]:
-        """A new session (and its audit entry); returns (cookie value, csrf token)."""
+    async def create(
+        self, conn: aiosqlite.Connection, staff: Staff, now: datetime, device: str = ""
+    ) -> tuple[str, str]:
+        """Inside a write transaction: a new session and its audit entry; returns (cookie
+        value, csrf token)."""
         session_id = secrets.token_urlsafe(32)
         csrf = secrets.token_urlsafe(32)
         stamp = utc_now_iso(now)
-
-        async def work(conn: aiosqlite.Connection) -> None:
-            await conn.execute(
-                "INSERT INTO sessions (id_hash, staff_id, csrf_token, created_at, last_seen_at)"
-                " VALUES (?, ?, ?, ?, ?)",
-                (_hash_id(session_id), staff.id, csrf, stamp, stamp),
-            )
-            await audit.record(conn, now, staff.email, "login", staff_id=staff.id)
-
-        await self.db.write(work)
-        await self.forget_expired(now)
+        await conn.execute(
+            "INSERT INTO sessions (id_hash, staff_id, csrf_token, created_at, last_seen_at,"
+            " handle, device) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (
+                _hash_id(session_id),
+                staff.id,
+                csrf,
+                stamp,
+                stamp,
+                secrets.token_hex(12),
+                device[:80],
+            ),
+        )
+        await audit.record(conn, now, staff.email, "login", staff_id=staff.id)
         return self._signer.sign(session_id).decode(), csrf
+
+    async def start(self, staff: Staff, now: datetime, device: str = "") -> tuple[str, str]:
+        """A new session in a transaction of its own; returns (cookie value, csrf token)."""
+        found = await self.db.write(lambda conn: self.create(conn, staff, now, device))
+        await self.forget_expired(now)
+        return found
 
     async def forget_expired(self, now: datetime) -> None:
         """Delete sessions past either limit (cheap; done at each sign-in)."""
@@ -168,8 +199,14 @@ class Sessions:
 
         await self.db.write(work)
 
-    async def load(self, cookie: str | None, now: datetime) -> Session | None:
-        """The live session a cookie names, or None (tampered, unknown, expired, disabled)."""
+    async def load(
+        self, cookie: str | None, now: datetime, *, touch: bool = True
+    ) -> Session | None:
+        """The live session a cookie names, or None (tampered, unknown, expired, disabled).
+
+        `touch=False` for requests no person made (polling): they keep the session open
+        without counting as activity, so idle time runs from the last thing a person did.
+        """
         if not cookie or len(cookie) > 200:
             return None
         try:
@@ -177,8 +214,8 @@ class Sessions:
         except (BadSignature, UnicodeDecodeError):
             return None
         row = await self.db.fetchone(
-            "SELECT s.id_hash, s.csrf_token, s.created_at, s.last_seen_at,"
-            " st.id, st.email, st.active FROM sessions s JOIN staff st ON st.id = s.staff_id"
+            "SELECT s.id_hash, s.csrf_token, s.created_at, s.last_seen_at, s.handle, s.device,"  # noqa: S608 (constant column list)
+            f" {STAFF_COLUMNS} FROM sessions s JOIN staff st ON st.id = s.staff_id"
             " WHERE s.id_hash = ?",
             (_hash_id(session_id),),
         )
@@ -186,15 +223,17 @@ class Sessions:
             return None
         session = Session(
             id_hash=row["id_hash"],
-            staff=Staff(row["id"], row["email"], bool(row["active"])),
+            staff=Staff.from_row(row),
             csrf_token=row["csrf_token"],
             created_at=parse_utc(row["created_at"]),
             last_seen_at=parse_utc(row["last_seen_at"]),
+            handle=row["handle"] or "",
+            device=row["device"],
         )
         if now - session.last_seen_at > IDLE_LIMIT or now - session.created_at > ABSOLUTE_LIMIT:
             await self.end(session.id_hash)
             return None
-        if now - session.last_seen_at > TOUCH_EVERY:
+        if touch and now - session.last_seen_at > TOUCH_EVERY:
             await self._touch(session.id_hash, now)
         return session
 
@@ -226,14 +265,6 @@ class Sessions:
         await self.db.write(work)
 
 
-async def record_refusal(
-    db: Database, email: str, client: str, now: datetime, *, locked: bool = False
-) -> None:
-    """Audit a failed sign-in, or a refusal after too many failures."""
-    action = "login_locked" if locked else "login_failed"
-    await audit.log(db, now, email or "(blank)", action, detail=f"from {client}")
-
-
 def csrf_matches(session: Session, submitted: str | None) -> bool:
     """Constant-time check of a submitted CSRF token against the session's."""
     if not submitted:
@@ -244,54 +275,74 @@ def csrf_matches(session: Session, submitted: str | None) -> bool:
 async def find_staff(db: Database, email: str) -> tuple[Staff, str] | None:
     """An account and its password hash by email (any case)."""
     row = await db.fetchone(
-        "SELECT id, email, active, password_hash FROM staff WHERE email = ?", (email.strip(),)
+        f"SELECT {STAFF_COLUMNS}, st.password_hash FROM staff st WHERE st.email = ?",  # noqa: S608 (constant column list)
+        (email.strip(),),
     )
     if row is None:
         return None
-    return Staff(row["id"], row["email"], bool(row["active"])), row["password_hash"]
+    return Staff.from_row(row), row["password_hash"]
 
 
-async def list_staff(db: Database) -> list[Staff]:
-    """Every account, by email."""
-    rows = await db.fetchall("SELECT id, email, active FROM staff ORDER BY email")
-    return [Staff(r["id"], r["email"], bool(r["active"])) for r in rows]
+async def get_staff(db: Database, staff_id: int) -> tuple[Staff, str] | None:
+    """An account and its password hash by id."""
+    row = await db.fetchone(
+        f"SELECT {STAFF_COLUMNS}, st.password_hash FROM staff st WHERE st.id = ?",  # noqa: S608
+        (staff_id,),
+    )
+    if row is None:
+        return None
+    return Staff.from_row(row), row["password_hash"]
 
 
-async def create_staff(db: Database, email: str, password_hash: str, now: datetime) -> int:
-    """Add an account; ValueError if the email is taken."""
+async def create_staff(
+    db: Database,
+    email: str,
+    password_hash: str,
+    now: datetime,
+    *,
+    admin: bool = False,
+    actor: str = "command line",
+) -> int:
+    """Add an account (the first one ever is an admin); ValueError if the email is taken."""
     stamp = utc_now_iso(now)
 
     async def work(conn: aiosqlite.Connection) -> int:
-        try:
-            cursor = await conn.execute(
-                "INSERT INTO staff (email, password_hash, active, created_at, updated_at)"
-                " VALUES (?, ?, 1, ?, ?)",
-                (email, password_hash, stamp, stamp),
-            )
-        except aiosqlite.IntegrityError:
-            raise ValueError(f"an account for {email} already exists") from None
-        return int(cursor.lastrowid or 0)
+        return await insert_staff(
+            conn, email, password_hash, stamp, admin=admin, actor=actor, now=now
+        )
 
     return await db.write(work)
 
 
-async def set_password(db: Database, email: str, password_hash: str, now: datetime) -> bool:
-    """Replace a password and end that account's sessions; False if no such account."""
-
-    async def work(conn: aiosqlite.Connection) -> bool:
+async def insert_staff(
+    conn: aiosqlite.Connection,
+    email: str,
+    password_hash: str,
+    stamp: str,
+    *,
+    admin: bool,
+    actor: str,
+    now: datetime,
+    staff_id: int | None = None,
+) -> int:
+    """Inside a write transaction: add an account and its audit entry (`staff_id` is who
+    did it, when it was someone signed in)."""
+    async with conn.execute("SELECT EXISTS (SELECT 1 FROM staff)") as cursor:
+        row = await cursor.fetchone()
+    role = "admin" if admin or not (row and row[0]) else "staff"
+    try:
         cursor = await conn.execute(
-            "UPDATE staff SET password_hash = ?, updated_at = ? WHERE email = ?",
-            (password_hash, utc_now_iso(now), email),
+            "INSERT INTO staff (email, password_hash, active, role, created_at, updated_at)"
+            " VALUES (?, ?, 1, ?, ?, ?)",
+            (email, password_hash, role, stamp, stamp),
         )
-        if cursor.rowcount == 0:
-            return False
-        await conn.execute(
-            "DELETE FROM sessions WHERE staff_id = (SELECT id FROM staff WHERE email = ?)",
-            (email,),
-        )
-        return True
-
-    return await db.write(work)
+    except aiosqlite.IntegrityError:
+        raise ValueError(f"an account for {email} already exists") from None
+    new_id = int(cursor.lastrowid or 0)
+    await audit.record(
+        conn, now, actor, "account_created", staff_id=staff_id, detail=f"{email} ({role})"
+    )
+    return new_id
 
 
 async def replace_hash(db: Database, staff_id: int, password_hash: str, now: datetime) -> None:
@@ -304,23 +355,3 @@ async def replace_hash(db: Database, staff_id: int, password_hash: str, now: dat
         )
 
     await db.write(work)
-
-
-async def set_active(db: Database, email: str, active: bool, now: datetime) -> bool:
-    """Enable or disable an account; disabling ends its sessions at once."""
-
-    async def work(conn: aiosqlite.Connection) -> bool:
-        cursor = await conn.execute(
-            "UPDATE staff SET active = ?, updated_at = ? WHERE email = ?",
-            (int(active), utc_now_iso(now), email),
-        )
-        if cursor.rowcount == 0:
-            return False
-        if not active:
-            await conn.execute(
-                "DELETE FROM sessions WHERE staff_id = (SELECT id FROM staff WHERE email = ?)",
-                (email,),
-            )
-        return True
-
-    return await db.write(work)

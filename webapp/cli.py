@@ -11,10 +11,11 @@ Data:
   closure        add, remove or list dated closures and special hours
 
 Staff accounts:
-  create-staff   add an account
+  create-staff   add an account (--admin: one who manages accounts; the first is an admin)
   set-password   change a password (ends that account's sessions)
   disable-staff  disable an account and end its sessions
   enable-staff   enable a disabled account
+  reset-mfa      turn off an account's two-factor sign-in (a lost phone)
   list-staff     list the accounts
 
 Settings come from the environment (see the README); `COMMAND --help` shows a command's options.
@@ -132,31 +133,75 @@ def _email(raw: str) -> str:
 
 
 def _staff(settings: Settings, args: argparse.Namespace) -> int:
-    from webapp import auth
+    from webapp import accounts, auth
 
     now = args.clock()
     if args.command == "list-staff":
-        people = asyncio.run(_with_db(settings, auth.list_staff))
+        people = asyncio.run(_with_db(settings, accounts.list_staff))
         for person in people:
-            print(f"{person.email}  {'active' if person.active else 'disabled'}")
+            state = "active" if person.active else "disabled"
+            two_factor = "two-factor on" if person.mfa_enabled else "two-factor off"
+            print(f"{person.email}  {person.role}  {state}  {two_factor}")
         if not people:
             print("no staff accounts yet: python -m webapp create-staff EMAIL")
         return 0
     email = _email(args.email)
-    if args.command == "disable-staff":
-        done = asyncio.run(_with_db(settings, lambda db: auth.set_active(db, email, False, now)))
-        print(f"disabled {email}; its sessions have ended" if done else f"no account {email}")
-        return 0 if done else 1
-    if args.command == "enable-staff":
-        done = asyncio.run(_with_db(settings, lambda db: auth.set_active(db, email, True, now)))
-        print(f"enabled {email}" if done else f"no account {email}")
-        return 0 if done else 1
+
+    async def by_email(db: Database, work: Callable[[int], Awaitable[T]]) -> T | None:
+        try:
+            staff_id = await accounts.staff_id_for(db, email)
+        except accounts.AccountNotFound:
+            return None
+        return await work(staff_id)
+
+    def on_account(work: Callable[[Database, int], Awaitable[T]]) -> T | None:
+        return asyncio.run(
+            _with_db(settings, lambda db: by_email(db, lambda i: work(db, i)), args.clock)
+        )
+
+    try:
+        if args.command in ("disable-staff", "enable-staff"):
+            active = args.command == "enable-staff"
+            changed = on_account(
+                lambda db, i: accounts.set_active(db, i, active, accounts.CLI, now)
+            )
+            said = "enabled" if active else "disabled"
+            print(
+                f"{said} {email}" + ("" if active else "; its sessions have ended")
+                if changed
+                else f"no account {email}"
+            )
+            return 0 if changed else 1
+        if args.command == "reset-mfa":
+            from webapp import mfa
+
+            found = on_account(lambda db, i: mfa.turn_off(db, i, accounts.CLI, now))
+            if found is None:
+                print(f"no account {email}")
+                return 1
+            print(
+                f"two-factor sign-in reset for {email}; they set it up again at next sign-in"
+                if found
+                else f"{email} had no two-factor sign-in"
+            )
+            return 0
+    except accounts.LastAdmin as refused:
+        raise ValueError(str(refused)) from None
     hashed = auth.Hasher().hash_sync(_read_password(args, email))
     if args.command == "create-staff":
-        asyncio.run(_with_db(settings, lambda db: auth.create_staff(db, email, hashed, now)))
-        print(f"created {email}")
+        admin = bool(args.admin)
+        asyncio.run(
+            _with_db(settings, lambda db: auth.create_staff(db, email, hashed, now, admin=admin))
+        )
+        made = asyncio.run(_with_db(settings, lambda db: auth.find_staff(db, email)))
+        print(f"created {email}" + (" (admin)" if made and made[0].is_admin else ""))
         return 0
-    done = asyncio.run(_with_db(settings, lambda db: auth.set_password(db, email, hashed, now)))
+
+    async def new_password(db: Database, staff_id: int) -> bool:
+        await accounts.set_password(db, staff_id, hashed, accounts.CLI, now)
+        return True
+
+    done = on_account(new_password)
     print(
         f"new password set for {email}; its sessions have ended" if done else f"no account {email}"
     )
@@ -176,6 +221,11 @@ def _check(settings: Settings, args: argparse.Namespace) -> int:
     print(f"database: {settings.database_path}; pending migrations: {', '.join(pending) or 'none'}")
     for problem in problems:
         print(f"article problem: {problem}")
+    if settings.https_only and settings.staff_mfa != "required":
+        print(
+            "warning: HTTPS_ONLY=true but STAFF_MFA=optional: in production, set"
+            " STAFF_MFA=required so every staff account needs two-factor sign-in"
+        )
     print("ok" if not problems else f"{len(problems)} problem(s)")
     return 0 if not problems else 1
 
@@ -247,7 +297,7 @@ def parser() -> argparse.ArgumentParser:
     closure.set_defaults(run=_closure)
 
     for name, text in (
-        ("create-staff", "add a staff account"),
+        ("create-staff", "add a staff account (the first one is an admin)"),
         ("set-password", "change a password"),
     ):
         cmd = sub.add_parser(name, help=text)
@@ -257,10 +307,13 @@ def parser() -> argparse.ArgumentParser:
             action="store_true",
             help="read the password from standard input instead of a prompt",
         )
+        if name == "create-staff":
+            cmd.add_argument("--admin", action="store_true", help="an admin (manages accounts)")
         cmd.set_defaults(run=_staff)
     for name, text in (
         ("disable-staff", "disable an account and end its sessions"),
         ("enable-staff", "enable a disabled account"),
+        ("reset-mfa", "turn off an account's two-factor sign-in (a lost phone)"),
     ):
         cmd = sub.add_parser(name, help=text)
         cmd.add_argument("email")

@@ -12,15 +12,18 @@ from itsdangerous import URLSafeSerializer
 from starlette.requests import Request
 from starlette.templating import Jinja2Templates
 
-from webapp.auth import Hasher, LoginLimits, Sessions
+from webapp.auth import Hasher, Sessions
 from webapp.clinic import Clinic
 from webapp.clock import Clock
 from webapp.content import ArticleStore
 from webapp.db import Database
+from webapp.devices import DeviceCookies
 from webapp.jobs import Jobs
+from webapp.mfa import SetupTokens
 from webapp.pagecache import ArticleVersion, ClosureCache, PageCache, ResponseMemo
 from webapp.security import FormTokens
 from webapp.settings import Settings
+from webapp.signin import SignIn
 from webapp.spam import Intake
 from webapp.static import StaticAssets
 from webapp.throttle import Limit, Throttle
@@ -49,8 +52,10 @@ class AppContext:
     hasher: Hasher
     sessions: Sessions
     login_tokens: FormTokens
-    login_limits: LoginLimits
     intake: Intake
+    signin: SignIn
+    devices: DeviceCookies
+    mfa_setup: SetupTokens
 
 
 def of(app: object) -> AppContext:

@@ -49,6 +49,8 @@ class Settings:
     # Background jobs (retention, housekeeping, ...) tick in the process; tests call them.
     background_jobs: bool = True
     extra: Mapping[str, str] = field(default_factory=dict)
+    # Staff two-factor sign-in: "required" (everyone must set it up) or "optional".
+    staff_mfa: str = "optional"
 
     @property
     def secret_key(self) -> Secret:
@@ -168,6 +170,13 @@ def _limit(env: Mapping[str, str], name: str, default: tuple[int, int]) -> tuple
     return int(count), int(seconds)
 
 
+def _staff_mfa(env: Mapping[str, str]) -> str:
+    raw = env.get("STAFF_MFA", "").strip().lower() or "optional"
+    if raw not in ("required", "optional"):
+        raise ConfigError(f"STAFF_MFA must be required or optional, not {env['STAFF_MFA']!r}")
+    return raw
+
+
 def from_env(env: Mapping[str, str] | None = None) -> Settings:
     """Build Settings from environment variables, raising ConfigError on bad values."""
     env = os.environ if env is None else env
@@ -195,4 +204,5 @@ def from_env(env: Mapping[str, str] | None = None) -> Settings:
         debug=_flag(env, "DEBUG"),
         consultation_limit=_limit(env, "CONSULTATION_RATE_LIMIT", Settings.consultation_limit),
         consultation_flood=_limit(env, "CONSULTATION_FLOOD_LIMIT", Settings.consultation_flood),
+        staff_mfa=_staff_mfa(env),
     )

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -83,16 +84,57 @@ class Throttle:
         )
         return row is None or int(row[0]) < limit.limit
 
+    async def reserve_all(
+        self, conn: aiosqlite.Connection, wanted: Sequence[tuple[Limit, str]], now: datetime
+    ) -> list[int] | Limit:
+        """Inside a write transaction: one event under each (limit, key), or none at all.
+
+        Returns the events' ids, or the first limit that is already full (nothing recorded).
+        """
+        for limit, key in wanted:
+            since = utc_now_iso(now - limit.window)
+            async with conn.execute(
+                "SELECT count(*) FROM rate_events WHERE bucket = ? AND key = ? AND at > ?",
+                (limit.bucket, self.digest(limit, key), since),
+            ) as cursor:
+                row = await cursor.fetchone()
+            if row is not None and int(row[0]) >= limit.limit:
+                return limit
+        ids = []
+        for limit, key in wanted:
+            found = await self.reserve(conn, limit, key, now)
+            assert found is not None  # counted above, in the same transaction
+            ids.append(found)
+        return ids
+
+    async def release_all(self, conn: aiosqlite.Connection, event_ids: Sequence[int]) -> None:
+        """Inside a write transaction: take back several events."""
+        for event_id in event_ids:
+            await self.release(conn, event_id)
+
     async def release(self, conn: aiosqlite.Connection, event_id: int) -> None:
         """Inside a write transaction: take back an event (e.g. the sign-in succeeded)."""
         await conn.execute("DELETE FROM rate_events WHERE id = ?", (event_id,))
 
-    async def retry_after(self, limit: Limit, key: str, now: datetime) -> int:
-        """Whole seconds until key may act again (0 when it may now)."""
-        rows = await self.db.fetchall(
+    async def retry_after(
+        self, limit: Limit, key: str, now: datetime, conn: aiosqlite.Connection | None = None
+    ) -> int:
+        """Whole seconds until key may act again (0 when it may now); `conn` reads inside a
+        write transaction instead of on the reader."""
+        sql = (
             "SELECT at FROM rate_events WHERE bucket = ? AND key = ? AND at > ?"
-            " ORDER BY at DESC LIMIT ?",
-            (limit.bucket, self.digest(limit, key), utc_now_iso(now - limit.window), limit.limit),
+            " ORDER BY at DESC LIMIT ?"
+        )
+        params = (
+            limit.bucket,
+            self.digest(limit, key),
+            utc_now_iso(now - limit.window),
+            limit.limit,
+        )
+        rows = list(
+            await conn.execute_fetchall(sql, params)
+            if conn is not None
+            else await self.db.fetchall(sql, params)
         )
         if len(rows) < limit.limit:
             return 0

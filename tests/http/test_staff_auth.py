@@ -17,12 +17,14 @@ from starlette.datastructures import Secret
 from starlette.routing import Mount, Route
 from starlette.testclient import TestClient
 
+import webapp.accounts
 import webapp.auth
 from tests.conftest import TEST_SECRET, make_settings
 from tests.helpers import (
     COOKIE,
     CSRF_FIELD,
     EMAIL,
+    HX,
     NEXT_FIELD,
     PASSWORD,
     TOKEN_FIELD,
@@ -42,12 +44,16 @@ from webapp.app import create_app
 from webapp.db import utc_now_iso
 from webapp.views.staff_auth import LOGIN_ERROR
 
+ADMIN_EMAIL = "admin@example.org"
+ADMIN_PASSWORD = "quarry-lantern-orbit-61"
 OTHER_EMAIL = "doctor@example.org"
 OTHER_PASSWORD = "granite-meadow-lantern-77"
 OLD_KEY = "old-secret-key-that-is-long-enough-0123456789"
 NEW_KEY = "new-secret-key-that-is-long-enough-9876543210"
 ERROR_BOX = re.compile(r'<div class="error-summary"[^>]*><p>(.*?)</p></div>', re.S)
-SAMPLE_PARAMS = {"consultation_id": "1", "day": "2026-12-25"}
+SAMPLE_PARAMS = {"consultation_id": "1", "day": "2026-12-25", "action": "disable"}
+# The staff area's open doors: sign-in (both steps) and an invitation's password form.
+OPEN_PATHS = {"/staff/login", "/staff/login/code", "/staff/invitation"}
 
 
 # --- helpers and fixtures ----------------------------------------------------------------------
@@ -93,6 +99,8 @@ def run_cli(monkeypatch, client: TestClient, tmp_path: Path, *argv: str) -> int:
 
 @pytest.fixture
 def staff(client) -> int:
+    """EMAIL's account, a member of staff (another account, made first, is the admin)."""
+    add_staff(client, ADMIN_EMAIL, ADMIN_PASSWORD)
     return add_staff(client)
 
 
@@ -119,7 +127,7 @@ def staff_routes(app) -> list[tuple[str, str]]:
     walk(app.routes)
     result = []
     for path, methods in found:
-        if not (path == "/staff" or path.startswith("/staff/")) or path == "/staff/login":
+        if not (path == "/staff" or path.startswith("/staff/")) or path in OPEN_PATHS:
             continue
         url = re.sub(r"\{(\w+)(?::\w+)?\}", lambda m: SAMPLE_PARAMS.get(m.group(1), "1"), path)
         result.append(("GET" if "GET" in methods else "POST", url))
@@ -162,6 +170,8 @@ def test_every_staff_route_sends_anonymous_full_page_requests_to_login(
 def test_every_staff_route_answers_anonymous_htmx_with_401_and_hx_redirect(client, app):
     problems = []
     for method, url in staff_routes(app):
+        if method != "GET":
+            continue  # actions get the sign-in dialog (below)
         response = client.request(
             method,
             url,
@@ -177,6 +187,24 @@ def test_every_staff_route_answers_anonymous_htmx_with_401_and_hx_redirect(clien
             or response.content != b""
         ):
             problems.append((method, url, response.status_code, dict(response.headers)))
+    assert problems == []
+
+
+def test_every_anonymous_htmx_action_gets_a_sign_in_dialog_on_the_same_page(client, app):
+    problems = []
+    posts = [url for method, url in staff_routes(app) if method == "POST"]
+    assert len(posts) >= 10
+    for url in posts:
+        response = client.post(url, data={"csrf": "x"}, headers=HX, follow_redirects=False)
+        if (
+            response.status_code != 401
+            or response.headers.get("hx-retarget") != "body"
+            or response.headers.get("hx-reswap") != "beforeend"
+            or "hx-redirect" in response.headers
+            or '<dialog id="reauth"' not in response.text
+            or response.headers.get("cache-control") != "no-store"
+        ):
+            problems.append((url, response.status_code, dict(response.headers)))
     assert problems == []
 
 
@@ -361,7 +389,10 @@ def test_cookie_attributes_over_https(tmp_path, clock):
         response = login(client, headers={"Origin": "https://testserver"})
         assert response.status_code == 303
         cookies = set_cookies(response)
-        assert list(cookies) == ["__Host-aki_staff"]
+        assert sorted(cookies) == ["__Host-aki_device", "__Host-aki_staff"]
+        device = [part.strip().lower() for part in cookies["__Host-aki_device"].split(";")]
+        assert {"secure", "httponly", "samesite=strict", "path=/"} <= set(device)
+        assert f"max-age={180 * 24 * 3600}" in device
         attributes = [part.strip().lower() for part in cookies["__Host-aki_staff"].split(";")]
         assert {"secure", "httponly", "samesite=lax", "path=/"} <= set(attributes)
         assert not any(a.startswith("domain=") for a in attributes)
@@ -512,7 +543,7 @@ def test_a_disabled_account_loses_its_sessions_at_once(client, staff, tmp_path, 
 def test_a_disabled_account_with_a_surviving_session_row_is_still_anonymous(client, staff):
     cookie = login_cookie(client)
     with closing(sqlite3.connect(db_path(client))) as conn, conn:
-        conn.execute("UPDATE staff SET active = 0")
+        conn.execute("UPDATE staff SET active = 0 WHERE email = ?", (EMAIL,))
     assert not is_signed_in(client, cookie)
 
 
@@ -558,11 +589,18 @@ def test_key_rotation_keeps_old_cookies_working(tmp_path, clock):
 # --- signing in --------------------------------------------------------------------------------
 
 
+def disable(client, email: str = EMAIL) -> None:
+    """Disable an account as the command line would."""
+    db = client.app.ctx.db
+    staff_id = client.portal.call(webapp.accounts.staff_id_for, db, email)
+    client.portal.call(
+        webapp.accounts.set_active, db, staff_id, False, webapp.accounts.CLI, client.app.ctx.clock()
+    )
+
+
 @pytest.fixture
 def disabled(client, staff) -> None:
-    client.portal.call(
-        webapp.auth.set_active, client.app.ctx.db, EMAIL, False, client.app.ctx.clock()
-    )
+    disable(client)
 
 
 @pytest.mark.parametrize(
@@ -596,9 +634,7 @@ def test_wrong_password_and_disabled_account_pages_are_identical(client, staff):
         return TOKEN_FIELD.sub("", response.text)
 
     wrong = page()
-    client.portal.call(
-        webapp.auth.set_active, client.app.ctx.db, EMAIL, False, client.app.ctx.clock()
-    )
+    disable(client)
     disabled_page = TOKEN_FIELD.sub("", login(client, EMAIL, PASSWORD).text)
     unknown = TOKEN_FIELD.sub("", login(client, "nobody@example.org", "x").text)
     assert wrong == disabled_page
@@ -670,7 +706,7 @@ def test_login_needs_a_url_encoded_form(client, staff):
         "/staff/login", files={"email": (None, EMAIL)}, data={**form, "password": PASSWORD}
     )
     assert response.status_code == 415
-    assert audit(client) == []
+    assert audit(client, "login") == audit(client, "login_failed") == []
 
 
 def test_five_failures_lock_the_account_even_for_the_right_password(client, staff, clock):
@@ -690,8 +726,8 @@ def test_five_failures_lock_the_account_even_for_the_right_password(client, staf
     assert login(client).status_code == 303
 
 
-def test_five_failures_from_one_client_lock_it_out_across_emails(client, staff, clock):
-    for n in range(5):
+def test_ten_failures_from_one_client_lock_it_out_across_emails(client, staff, clock):
+    for n in range(10):
         assert login(client, f"guess{n}@example.org", "whatever-guess").status_code == 400
     response = login(client)  # a real account with its right password
     assert response.status_code == 429
@@ -714,16 +750,18 @@ def test_audit_trail_of_sign_ins_has_no_passwords(client, staff, caplog):
     for _ in range(5):
         login(client, EMAIL, wrong)
     assert login(client).status_code == 429
-    actions = [row["action"] for row in audit(client)]
+    actions = [row["action"] for row in audit(client) if row["action"] != "account_created"]
     assert actions == ["login"] + ["login_failed"] * 5 + ["login_locked"]
     for row in audit(client):
+        if row["action"] == "account_created":
+            continue
         assert row["actor"] == EMAIL
         assert row["consultation_id"] is None
         for value in row.values():
             assert PASSWORD not in str(value) and wrong not in str(value)
     failed = audit(client, "login_failed")[0]
     assert failed["detail"] == "from testclient"
-    assert audit(client, "login_locked")[0]["detail"] == "from testclient"
+    assert audit(client, "login_locked")[0]["detail"] == "login-account: from testclient"
     assert any("repeated failures" in r.getMessage() for r in caplog.records)
     for record in caplog.records:
         text = record.getMessage() + str(record.args)

@@ -18,6 +18,7 @@ from webapp.app import create_app
 from webapp.cli import main
 
 NEW_PASSWORD = "granite-meadow-lantern-77"
+ADMIN = "admin@example.org"
 RealHasher = webapp.auth.Hasher
 
 
@@ -70,7 +71,7 @@ def test_create_staff_with_production_hashing(db_path, capsys, monkeypatch, tmp_
     code, out, err = run(
         capsys, monkeypatch, "create-staff", EMAIL, "--password-stdin", stdin=PASSWORD + "\n"
     )
-    assert (code, out, err) == (0, f"created {EMAIL}\n", "")
+    assert (code, out, err) == (0, f"created {EMAIL} (admin)\n", "")  # the first account
     with closing(sqlite3.connect(db_path)) as conn:
         [(email, stored, active)] = conn.execute(
             "SELECT email, password_hash, active FROM staff"
@@ -94,7 +95,7 @@ def test_create_staff_reads_one_line_and_strips_the_line_end(
 def test_create_staff_with_the_prompt(db_path, capsys, monkeypatch, fast_hashing):
     answers = iter([PASSWORD, PASSWORD])
     monkeypatch.setattr("getpass.getpass", lambda prompt="": next(answers))
-    assert run(capsys, monkeypatch, "create-staff", EMAIL) == (0, f"created {EMAIL}\n", "")
+    assert run(capsys, monkeypatch, "create-staff", EMAIL) == (0, f"created {EMAIL} (admin)\n", "")
 
 
 def test_prompted_passwords_must_match(db_path, capsys, monkeypatch, fast_hashing):
@@ -149,7 +150,7 @@ def test_a_long_passphrase_is_accepted(db_path, capsys, monkeypatch, fast_hashin
     code, out, err = run(
         capsys, monkeypatch, "create-staff", EMAIL, "--password-stdin", stdin=passphrase + "\n"
     )
-    assert (code, out, err) == (0, f"created {EMAIL}\n", "")
+    assert (code, out, err) == (0, f"created {EMAIL} (admin)\n", "")
 
 
 @pytest.mark.parametrize("command", ["create-staff", "set-password", "disable-staff",
@@ -210,6 +211,7 @@ def test_set_password_for_an_unknown_account(db_path, capsys, monkeypatch, fast_
 
 
 def test_disable_and_enable(db_path, capsys, monkeypatch, fast_hashing, tmp_path, clock):
+    run(capsys, monkeypatch, "create-staff", ADMIN, "--password-stdin", stdin=PASSWORD)
     run(capsys, monkeypatch, "create-staff", EMAIL, "--password-stdin", stdin=PASSWORD)
     with site(db_path, tmp_path, clock) as client:
         cookie = sign_in(client).cookies["aki_staff"]
@@ -218,11 +220,11 @@ def test_disable_and_enable(db_path, capsys, monkeypatch, fast_hashing, tmp_path
             f"disabled {EMAIL}; its sessions have ended\n",
             "",
         )
-        assert staff_rows(db_path) == [(EMAIL, 0)]
+        assert staff_rows(db_path) == [(ADMIN, 1), (EMAIL, 0)]
         assert not is_signed_in(client, cookie)
         assert sign_in(client).status_code == 400
         assert run(capsys, monkeypatch, "enable-staff", EMAIL) == (0, f"enabled {EMAIL}\n", "")
-        assert staff_rows(db_path) == [(EMAIL, 1)]
+        assert staff_rows(db_path) == [(ADMIN, 1), (EMAIL, 1)]
         assert not is_signed_in(client, cookie)  # an ended session stays ended
         assert sign_in(client).status_code == 303
 
@@ -243,11 +245,13 @@ def test_list_staff(db_path, capsys, monkeypatch, fast_hashing):
     )
     for email in ("zoe@example.org", "amy@example.org", EMAIL):
         run(capsys, monkeypatch, "create-staff", email, "--password-stdin", stdin=PASSWORD)
-    run(capsys, monkeypatch, "disable-staff", "zoe@example.org")
+    run(capsys, monkeypatch, "disable-staff", "amy@example.org")
     code, out, err = run(capsys, monkeypatch, "list-staff")
     assert (code, err) == (0, "")
     assert out == (
-        "amy@example.org  active\nnurse@example.org  active\nzoe@example.org  disabled\n"
+        "amy@example.org  staff  disabled  two-factor off\n"
+        "nurse@example.org  staff  active  two-factor off\n"
+        "zoe@example.org  admin  active  two-factor off\n"
     )
     assert PASSWORD not in out and "argon2" not in out
 

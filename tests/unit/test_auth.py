@@ -202,3 +202,40 @@ def test_non_ascii_csrf_is_simply_a_mismatch(submitted):
 )
 def test_safe_next(target, expected):
     assert safe_next(target) == expected
+
+
+def test_trusted_checks_go_before_untrusted_ones():
+    # Argon2id takes every core: while a trusted check (a known device) waits or runs, no
+    # untrusted one starts, so a flood from elsewhere cannot slow the person down.
+    import threading
+    import time
+
+    import anyio
+
+    hasher = Hasher(fast=True)
+    stored = hasher.hash_sync("a-password-of-some-length")
+    events: list[str] = []
+    lock = threading.Lock()
+    real = hasher._hasher
+
+    class Slow:
+        def verify(self, hash_, password):
+            with lock:
+                events.append(f"start {password}")
+            time.sleep(0.1)
+            with lock:
+                events.append(f"end {password}")
+            return real.verify(hash_, "a-password-of-some-length")
+
+    hasher._hasher = Slow()
+
+    async def scenario():
+        async with anyio.create_task_group() as group:
+            group.start_soon(lambda: hasher.verify(stored, "trusted-1", trusted=True))
+            await anyio.sleep(0.01)
+            group.start_soon(lambda: hasher.verify(stored, "untrusted", trusted=False))
+            await anyio.sleep(0.01)
+            group.start_soon(lambda: hasher.verify(stored, "trusted-2", trusted=True))
+
+    anyio.run(scenario)
+    assert events.index("start untrusted") > events.index("end trusted-2")
