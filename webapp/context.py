@@ -19,7 +19,9 @@ from webapp.content import ArticleStore
 from webapp.db import Database
 from webapp.devices import DeviceCookies
 from webapp.jobs import Jobs
+from webapp.mailer import Mailer
 from webapp.mfa import SetupTokens
+from webapp.notifications import Notifier
 from webapp.pagecache import ArticleVersion, ClosureCache, PageCache, ResponseMemo
 from webapp.security import FormTokens
 from webapp.settings import Settings
@@ -56,6 +58,9 @@ class AppContext:
     signin: SignIn
     devices: DeviceCookies
     mfa_setup: SetupTokens
+    # Mail: who is told what (into the outbox), and the outbox's sender.
+    notifier: Notifier
+    mailer: Mailer
 
 
 def of(app: object) -> AppContext:

@@ -226,6 +226,8 @@ class Tab:
     def __init__(self, page: Page, path: str = "/") -> None:
         self.page = page
         self.loads = 0
+        # A page still loading (the one a sign-in led to) must not count as a reload.
+        page.wait_for_load_state("load")
         page.on("load", self._on_load)
         response = page.goto(path, wait_until="load")
         assert response is not None and response.status == 200
