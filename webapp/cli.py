@@ -10,6 +10,9 @@ Data:
   purge          delete requests closed more than a year ago
   closure        add, remove or list dated closures and special hours
 
+Mail:
+  send-test-mail send a test email through SMTP_HOST, to check the mail settings
+
 Staff accounts:
   create-staff   add an account (--admin: one who manages accounts; the first is an admin)
   set-password   change a password (ends that account's sessions)
@@ -221,6 +224,20 @@ def _check(settings: Settings, args: argparse.Namespace) -> int:
     print(f"database: {settings.database_path}; pending migrations: {', '.join(pending) or 'none'}")
     for problem in problems:
         print(f"article problem: {problem}")
+    smtp = settings.smtp
+    if smtp is None:
+        print("mail: not set up (SMTP_HOST is not set): no one is emailed about requests")
+    else:
+        login = f" as {smtp.username}" if smtp.username else ""
+        print(f"mail: {smtp.host}:{smtp.port} ({smtp.tls}){login}, from {smtp.mail_from}")
+        if not settings.base_url:
+            print("warning: BASE_URL is not set: links in the daily digest have no host name")
+        if (
+            smtp.tls == "none"
+            and smtp.username
+            and smtp.host not in ("127.0.0.1", "localhost", "::1")
+        ):
+            print("warning: SMTP_TLS=none sends SMTP_PASSWORD unencrypted to another machine")
     if settings.https_only and settings.staff_mfa != "required":
         print(
             "warning: HTTPS_ONLY=true but STAFF_MFA=optional: in production, set"
@@ -252,6 +269,28 @@ def _purge(settings: Settings, args: argparse.Namespace) -> int:
     now = args.clock()
     gone = asyncio.run(_with_db(settings, lambda db: purge_finished(db, now)))
     print(f"deleted {gone} request(s) closed more than a year ago")
+    return 0
+
+
+def _send_test_mail(settings: Settings, args: argparse.Namespace) -> int:
+    from webapp import mailtext
+    from webapp.clinic import load_clinic
+    from webapp.mailer import describe, send_one
+
+    smtp = settings.smtp
+    if smtp is None:
+        raise ValueError("SMTP_HOST is not set, so the site sends no mail (see the README)")
+    address = _email(args.address)
+    clinic = load_clinic(settings.clinic_file)
+    now = args.clock()
+    mail = mailtext.test_mail(clinic.name, now, clinic.schedule.tz)
+    where = f"{smtp.host}:{smtp.port} ({smtp.tls})"
+    try:
+        asyncio.run(send_one(smtp, address, mail, now))
+    except Exception as exc:  # say what failed, in one line, without a traceback
+        print(f"not sent through {where}: {describe(exc)}", file=sys.stderr)
+        return 1
+    print(f"sent a test email to {address} through {where}")
     return 0
 
 
@@ -322,6 +361,11 @@ def parser() -> argparse.ArgumentParser:
     sub.add_parser(
         "purge", help="delete requests closed more than a year ago (run daily, e.g. from cron)"
     ).set_defaults(run=_purge)
+    test_mail = sub.add_parser(
+        "send-test-mail", help="send a test email through SMTP_HOST to ADDRESS"
+    )
+    test_mail.add_argument("address", help="where to send it")
+    test_mail.set_defaults(run=_send_test_mail)
     return top
 
 

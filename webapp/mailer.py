@@ -16,6 +16,7 @@ import smtplib
 import ssl
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from email.message import EmailMessage
 from email.utils import format_datetime, parseaddr
 
@@ -23,7 +24,7 @@ import anyio
 
 from webapp import outbox
 from webapp.clock import Clock
-from webapp.db import Database
+from webapp.db import Database, checkpoint
 from webapp.mailtext import Mail
 from webapp.settings import SmtpSettings
 
@@ -111,6 +112,8 @@ def smtp_send(smtp: SmtpSettings, envelopes: Sequence[Envelope]) -> list[Excepti
 
 def describe(exc: BaseException) -> str:
     """An error in words for staff and logs (never the password; addresses are removed)."""
+    if isinstance(exc, Permanent):
+        return str(exc)
     if isinstance(exc, smtplib.SMTPAuthenticationError):
         return f"the mail server refused SMTP_USERNAME/SMTP_PASSWORD (SMTP {exc.smtp_code})"
     if isinstance(exc, smtplib.SMTPResponseException):
@@ -212,6 +215,9 @@ class Mailer:
             )  # fmt: skip
         if sent:
             log.info("mail: %d message(s) sent", sent)
+        if any(row.kind == "invitation" for row in claimed):
+            # The live link is gone from its row: let it leave the write-ahead log too.
+            await anyio.to_thread.run_sync(checkpoint, self.db.path)
         return sent, failed
 
     async def run_forever(self, poll: float = POLL) -> None:
@@ -230,15 +236,15 @@ class Mailer:
             with anyio.move_on_after(poll):
                 await self._wake.wait()
 
-    async def send_now(self, to: str, mail: Mail) -> None:
-        """Send one message at once, outside the outbox (send-test-mail); raises on failure."""
-        if self.smtp is None:
-            raise RuntimeError(outbox.NOT_CONFIGURED)
-        token = outbox.message_token(self.clock())
-        message = build(
-            self.smtp, to, mail, outbox.message_id(token, domain_of(self.smtp.mail_from)),
-            format_datetime(self.clock()),
-        )  # fmt: skip
-        [result] = await anyio.to_thread.run_sync(self.transport, self.smtp, [Envelope(0, message)])
-        if result is not None:
-            raise result
+
+async def send_one(
+    smtp: SmtpSettings, to: str, mail: Mail, now: datetime, transport: Transport = smtp_send
+) -> None:
+    """Send one message at once, outside the outbox (send-test-mail); raises what failed."""
+    token = outbox.message_token(now)
+    message = build(
+        smtp, to, mail, outbox.message_id(token, domain_of(smtp.mail_from)), format_datetime(now)
+    )
+    [result] = await anyio.to_thread.run_sync(transport, smtp, [Envelope(0, message)])
+    if result is not None:
+        raise result

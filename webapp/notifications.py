@@ -19,8 +19,9 @@ from webapp.auth import Staff
 from webapp.clinic import Clinic
 from webapp.consultations import AfterInsert, Inserted
 from webapp.db import Database, parse_utc, utc_now_iso
+from webapp.invitations import Message
 from webapp.jobs import Job
-from webapp.mailtext import Arrival, acknowledgement, digest, new_request, request_link
+from webapp.mailtext import Arrival, Mail, acknowledgement, digest, new_request, request_link
 
 CHOICES = {
     "each": "An email for each new request, as it arrives",
@@ -87,6 +88,21 @@ class Notifier:
                 ),
                 now,
             )
+
+    async def invitation(
+        self,
+        conn: aiosqlite.Connection,
+        invitation_id: int,
+        email: str,
+        message: Message,
+        now: datetime,
+    ) -> None:
+        """An invitation's link, mailed (in the invitation's transaction); its body is
+        blanked once sent, so the database keeps no live link."""
+        item = outbox.Outgoing(
+            "invitation", f"invitation:{invitation_id}", email, Mail(message.subject, message.body)
+        )
+        await outbox.enqueue(conn, item, now)
 
     async def send_digests(self, now: datetime) -> str:
         """Everyone on the daily digest gets the requests received since their last one."""
