@@ -52,13 +52,18 @@ COLUMNS = (
     " c.reply_by, c.assigned_to, c.follow_up_on, c.attempts, coalesce(a.email, '') AS assignee"
 )
 FROM = " FROM consultations c LEFT JOIN staff a ON a.id = c.assigned_to"
-# The open requests as the partial index `consultations_open` names them (same words, so
-# SQLite uses it).
+# The open requests, and those that need action: new ones (unless a call-back date puts them
+# off) and those whose call-back date has come. Each is a range of the index
+# `consultations_queue` (status, follow_up_on; suspected spam left out), so counting them and
+# finding a page of them reads only those rows, at any size of history.
 OPEN_SQL = "c.suspected_spam IS NULL AND c.status IN ('new', 'contacted', 'scheduled')"
-NEEDS_ACTION_SQL = (
-    f"{OPEN_SQL} AND ((c.status = 'new' AND (c.follow_up_on IS NULL OR c.follow_up_on <= :today))"
-    " OR c.follow_up_on <= :today)"
+NEEDS_ACTION_IDS = (
+    "SELECT id FROM consultations WHERE suspected_spam IS NULL AND status = 'new'"
+    " AND (follow_up_on IS NULL OR follow_up_on <= :today)"
+    " UNION ALL SELECT id FROM consultations WHERE suspected_spam IS NULL"
+    " AND status IN ('contacted', 'scheduled') AND follow_up_on <= :today"
 )
+NEEDS_ACTION_SQL = f"c.id IN ({NEEDS_ACTION_IDS})"
 ORDER = {
     "oldest": "c.id",
     "newest": "c.id DESC",
@@ -153,7 +158,7 @@ async def counts(db: Database, today: date, me: int) -> dict[str, int]:
     result = {key: found.get(key, 0) for key in (*STATUSES, SPAM)}
     result[ALL] = sum(result[s] for s in STATUSES)
     row = await db.fetchone(
-        f"SELECT (SELECT count(*) FROM consultations c WHERE {NEEDS_ACTION_SQL}),"  # noqa: S608
+        f"SELECT (SELECT count(*) FROM ({NEEDS_ACTION_IDS})),"  # noqa: S608
         f" (SELECT count(*) FROM consultations c WHERE {OPEN_SQL} AND c.assigned_to = :me)",
         {"today": today.isoformat(), "me": me},
     )

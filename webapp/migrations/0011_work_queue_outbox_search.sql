@@ -114,9 +114,10 @@ ALTER TABLE consultations ADD COLUMN assigned_to INTEGER REFERENCES staff (id);
 ALTER TABLE consultations ADD COLUMN follow_up_on TEXT
     CHECK (follow_up_on IS NULL OR follow_up_on GLOB '[0-9][0-9][0-9][0-9]-[0-1][0-9]-[0-3][0-9]');
 ALTER TABLE consultations ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0;
--- The open requests (the "Needs action" view and its count) at any size of history.
-CREATE INDEX consultations_open ON consultations (follow_up_on, id)
-    WHERE suspected_spam IS NULL AND status IN ('new', 'contacted', 'scheduled');
+-- The work queue at any size of history: new requests and call-back dates by status
+-- ("Needs action" and its count read only their own rows; webapp/queue.py).
+CREATE INDEX consultations_queue ON consultations (status, follow_up_on)
+    WHERE suspected_spam IS NULL;
 CREATE INDEX consultations_by_assignee ON consultations (assigned_to) WHERE assigned_to IS NOT NULL;
 
 CREATE TABLE contact_attempts (

@@ -109,7 +109,7 @@ async def list_context(request: Request, filter_: Filter | None = None) -> dict[
     }
 
 
-REFERENCE = re.compile(r"^AKI-[0-9A-Z]{5}$")
+REFERENCE = re.compile(r"^AKI-[0-9A-Z]{4,8}$")
 
 
 def bulk_message(
