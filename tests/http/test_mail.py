@@ -47,8 +47,8 @@ NURSE, DOCTOR, DIGEST, QUIET, GONE = (
 PASSWORD = "violet-harbor-teapot-42"
 # What the visitor typed (tests.helpers.VALID): none of it may be in a staff mail; only the
 # address, as the acknowledgement's recipient, in theirs.
-VISITOR_TEXT = ("Ada", "Lovelace", "antidepressants", "ketamine help", "555-0123", "5550123",
-                "555 0123", "(518)")  # fmt: skip
+VISITOR_TEXT = ("Ada Lovelace", "Lovelace", "antidepressants", "ketamine help", "555-0123",
+                "5550123", "555 0123", "(518)")  # fmt: skip
 VISITOR_EMAIL = "ada@example.com"
 
 
