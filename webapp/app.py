@@ -36,6 +36,7 @@ from webapp.signin import SignIn
 from webapp.static import StaticAssets
 from webapp.throttle import Limit, Throttle
 from webapp.views import account, accounts, consultation, errors, public, staff, staff_auth
+from webapp.views import hours as hours_views
 from webapp.views import queue as queue_views
 
 log = logging.getLogger("webapp")
@@ -132,6 +133,7 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> ClinicApp:
             *staff_auth.routes,
             *staff.routes,
             *queue_views.routes,
+            *hours_views.routes,
             *account.routes,
             *accounts.routes,
             Mount("/static", app=static, name="static"),

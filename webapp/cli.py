@@ -88,18 +88,28 @@ def _closure(settings: Settings, args: argparse.Namespace) -> int:
     now = args.clock()
     today = now.astimezone(_clinic_tz(settings)).date()
     if args.action == "add":
-        entry = closures.make_override(args.day, args.reason, args.opens, args.closes)
-        asyncio.run(_with_db(settings, lambda db: closures.put(db, entry, now, today, CLI_ACTOR)))
+        entries = closures.make_range(args.day, args.to, args.reason, args.opens, args.closes)
+        asyncio.run(
+            _with_db(settings, lambda db: closures.put_range(db, entries, now, today, CLI_ACTOR))
+        )
         hours = f"open {args.opens}-{args.closes}" if args.opens else "closed"
-        print(f"{entry.day.isoformat()}: {hours} ({entry.reason})")
+        first, last = entries[0].day.isoformat(), entries[-1].day.isoformat()
+        days = first if first == last else f"{first} to {last}"
+        print(f"{days}: {hours} ({entries[0].reason})")
         return 0
     if args.action == "remove":
         day = closures.parse_day(args.day)
+        end = closures.parse_day(args.to) if args.to else day
         removed = asyncio.run(
-            _with_db(settings, lambda db: closures.remove(db, day, now, CLI_ACTOR))
+            _with_db(settings, lambda db: closures.remove_range(db, day, end, now, CLI_ACTOR))
         )
-        print(f"removed {day.isoformat()}" if removed else f"no closure on {day.isoformat()}")
-        return 0 if removed else 1
+        if not removed:
+            print(
+                f"no closure on {day.isoformat()}" + (f" to {end.isoformat()}" if args.to else "")
+            )
+            return 1
+        print("removed " + ", ".join(o.day.isoformat() for o in removed))
+        return 0
     since = closures.parse_day(args.since) if args.since else None
     rows = asyncio.run(_with_db(settings, lambda db: closures.list_from(db, since or today)))
     for row in rows:
@@ -325,12 +335,14 @@ def parser() -> argparse.ArgumentParser:
     closure = sub.add_parser("closure", help="dated closures and special hours")
     actions = closure.add_subparsers(dest="action", required=True)
     add = actions.add_parser("add", help="close for a day, or set special hours for it")
-    add.add_argument("day", help="clinic-local date, YYYY-MM-DD")
+    add.add_argument("day", help="clinic-local date, YYYY-MM-DD (the first, with --to)")
+    add.add_argument("--to", help="the last day, YYYY-MM-DD, for several days in one entry")
     add.add_argument("--reason", required=True, help='shown to visitors, e.g. "Thanksgiving"')
     add.add_argument("--opens", help="special opening time HH:MM (with --closes)")
     add.add_argument("--closes", help="special closing time HH:MM (with --opens)")
-    remove = actions.add_parser("remove", help="delete the entry for a day")
+    remove = actions.add_parser("remove", help="delete the entry for a day (or --to a day)")
     remove.add_argument("day", help="YYYY-MM-DD")
+    remove.add_argument("--to", help="the last day, YYYY-MM-DD, to remove several")
     listing = actions.add_parser("list", help="entries from today (or --since) on")
     listing.add_argument("--since", help="YYYY-MM-DD")
     closure.set_defaults(run=_closure)

@@ -148,10 +148,13 @@ class LiveServer:
 
 
 @pytest.fixture(scope="module")
-def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    """The app served on 127.0.0.1:<free port> from a daemon thread, for one test module."""
+def live_server(
+    tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Iterator[LiveServer]:
+    """The app served on 127.0.0.1:<free port> from a daemon thread, for one test module
+    (a module's LIVE_SETTINGS dict changes its settings, e.g. a shorter polling interval)."""
     tmp = tmp_path_factory.mktemp("browser-server")
-    settings = make_settings(tmp)
+    settings = make_settings(tmp, **getattr(request.module, "LIVE_SETTINGS", {}))
     clock = FakeClock(DEFAULT_NOW, running=True)
     app = create_app(settings, clock=clock)
 

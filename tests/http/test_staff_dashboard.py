@@ -657,7 +657,7 @@ def test_a_closure_added_by_staff_shows_on_the_public_site_at_once(staff_client,
     response = post(staff_client, "/staff/hours", csrf, day="2026-12-01", reason="Staff training",
                     kind="closed", opens="10:00", closes="14:00")  # fmt: skip
     assert response.status_code == 303
-    assert response.headers["location"] == "/staff/hours"
+    assert response.headers["location"] == "/staff/hours?saved=2026-12-01#saved"
     assert [tuple(r) for r in query(staff_client, "SELECT day, opens, closes, reason FROM closures")
             ] == [("2026-12-01", None, None, "Staff training")]  # fmt: skip
     hours = staff_client.get("/staff/hours").text
@@ -716,10 +716,14 @@ def test_removing_a_closure(staff_client, csrf, staff):
     post(staff_client, "/staff/hours", csrf, day="2026-12-24", reason="Christmas Eve")
     assert "Christmas Eve" in staff_client.get("/clinic").text
     hours = staff_client.get("/staff/hours").text
-    assert 'action="/staff/hours/2026-12-24/delete"' in hours
+    # "Remove" asks first (a page of its own), then posts.
+    assert 'href="/staff/hours/2026-12-24/remove">Remove' in hours
+    confirm = staff_client.get("/staff/hours/2026-12-24/remove").text
+    assert 'action="/staff/hours/2026-12-24/delete"' in confirm
+    assert query(staff_client, "SELECT count(*) FROM closures")[0][0] == 1
     response = post(staff_client, "/staff/hours/2026-12-24/delete", csrf)
     assert response.status_code == 303
-    assert response.headers["location"] == "/staff/hours"
+    assert response.headers["location"].startswith("/staff/hours?removed=")
     assert query(staff_client, "SELECT count(*) FROM closures")[0][0] == 0
     assert "Christmas Eve" not in staff_client.get("/clinic").text
     assert "specialOpeningHoursSpecification" not in jsonld(staff_client.get("/").text)
@@ -727,7 +731,8 @@ def test_removing_a_closure(staff_client, csrf, staff):
     [entry] = audit(staff_client, "closure_remove")
     assert entry["detail"] == "2026-12-24" and entry["actor"] == EMAIL
     # Removing again: nothing there, nothing audited.
-    assert post(staff_client, "/staff/hours/2026-12-24/delete", csrf).status_code == 303
+    again = post(staff_client, "/staff/hours/2026-12-24/delete", csrf)
+    assert again.status_code == 303 and again.headers["location"] == "/staff/hours"
     assert len(audit(staff_client, "closure_remove")) == 1
     for bad in ("2026-13-01", "tomorrow", "2026-1-5"):
         assert post(staff_client, f"/staff/hours/{bad}/delete", csrf).status_code == 404

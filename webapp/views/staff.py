@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlencode
 
@@ -11,12 +10,12 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from webapp import audit, closures, followup, handling, queue, spreadsheet
+from webapp import audit, followup, handling, queue, spreadsheet
 from webapp.context import ctx
 from webapp.db import parse_utc
 from webapp.followup import NEXT, STATUSES, RequestNotFound, StillSuspected, TransitionRefused
 from webapp.queue import Filter, Row
-from webapp.views.common import is_htmx, render, schedule_now, template_response, upcoming
+from webapp.views.common import is_htmx, render, schedule_now, template_response
 from webapp.views.staff_auth import require_staff, signed_in, staff_form, staff_of
 from webapp.views.worklist import decorate, detail_extras, list_context, mail_health
 
@@ -208,67 +207,6 @@ async def export_csv(request: Request) -> Response:
     )
 
 
-async def _hours_context(request: Request, **extra: Any) -> dict[str, Any]:
-    now, schedule = await schedule_now(request)
-    today = now.astimezone(schedule.tz).date()
-    return {
-        "closures": upcoming(schedule, today, days=3650),
-        "today": today,
-        "hours_error": "",
-        "hours_values": {},
-        "robots": "noindex",
-        **extra,
-    }
-
-
-@require_staff
-async def hours_page(request: Request) -> Response:
-    """Dated closures and special hours, with a form to add one."""
-    return await render(request, "staff/hours.html", await _hours_context(request))
-
-
-def _sentence(message: str) -> str:
-    return message[:1].upper() + message[1:] + ("" if message.endswith(".") else ".")
-
-
-@require_staff
-async def add_closure(request: Request) -> Response:
-    """Close for a day or set special hours; the public site follows at once."""
-    app = ctx(request)
-    form: Mapping[str, str] = await staff_form(request)
-    special = form.get("kind") == "special"
-    staff = staff_of(request)
-    now = app.clock()
-    try:
-        entry = closures.make_override(
-            form.get("day", ""),
-            form.get("reason", ""),
-            form.get("opens") if special else None,
-            form.get("closes") if special else None,
-        )
-        today = now.astimezone(app.clinic.schedule.tz).date()
-        await closures.put(app.db, entry, now, today, staff.email, staff.id)
-    except ValueError as exc:
-        context = await _hours_context(
-            request, hours_error=_sentence(str(exc)), hours_values=dict(form)
-        )
-        return await render(request, "staff/hours.html", context, status_code=422)
-    return RedirectResponse(request.app.url_path_for("staff_hours"), status_code=303)
-
-
-@require_staff
-async def remove_closure(request: Request) -> Response:
-    """Delete a dated entry."""
-    app = ctx(request)
-    try:
-        day = closures.parse_day(request.path_params["day"])
-    except ValueError:
-        raise HTTPException(404) from None
-    staff = staff_of(request)
-    await closures.remove(app.db, day, app.clock(), staff.email, staff.id)
-    return RedirectResponse(request.app.url_path_for("staff_hours"), status_code=303)
-
-
 routes = [
     Route("/staff", dashboard, name="staff_dashboard"),
     Route("/staff/new-count", new_count, name="staff_new_count"),
@@ -280,8 +218,4 @@ routes = [
           name="staff_note"),
     Route("/staff/requests/{consultation_id}/restore", move_to_queue, methods=["POST"],
           name="staff_restore"),
-    Route("/staff/hours", hours_page, name="staff_hours"),
-    Route("/staff/hours", add_closure, methods=["POST"], name="staff_hours_add"),
-    Route("/staff/hours/{day}/delete", remove_closure, methods=["POST"],
-          name="staff_hours_remove"),
 ]  # fmt: skip
