@@ -152,18 +152,24 @@ class Mailer:
         return self.smtp is not None
 
     def wake(self) -> None:
-        """A row was added: look now rather than at the next poll."""
-        if self._wake is not None:
+        """A row was added: look now rather than at the next poll (nothing to do without a
+        mail server)."""
+        if self._wake is not None and self.configured:
             self._wake.set()
 
     async def deliver_due(self) -> tuple[int, int]:
         """Send every row due now (in batches); (sent, failed tries). Gives up rows past
-        their day first. Nothing is sent while SMTP_HOST is unset."""
-        await outbox.tidy(self.db, self.clock(), configured=self.configured)
+        their day first. Nothing is sent while SMTP_HOST is unset. Writes only when there
+        is something to do: a read finds out first (the site's one writer is for requests)."""
+        now = self.clock()
+        if await outbox.anything_late(self.db, now):
+            await outbox.tidy(self.db, now, configured=self.configured)
         sent = failed = 0
         if self.smtp is None:
             return sent, failed
         while True:
+            if not await outbox.anything_due(self.db, self.clock()):
+                return sent, failed
             claimed = await outbox.claim(self.db, self.clock())
             if not claimed:
                 return sent, failed

@@ -189,6 +189,28 @@ async def _cancel_unwanted(conn: aiosqlite.Connection, now: datetime) -> None:
     )
 
 
+async def anything_due(db: Database, now: datetime) -> bool:
+    """Whether a row may be claimed now (a read: the claim itself is a write)."""
+    stamp = utc_now_iso(now)
+    row = await db.fetchone(
+        "SELECT 1 FROM outbox WHERE state = 'queued' AND next_attempt_at <= ? AND give_up_at > ?"
+        " AND (lease_until IS NULL OR lease_until <= ?) LIMIT 1",
+        (stamp, stamp, stamp),
+    )
+    return row is not None
+
+
+async def anything_late(db: Database, now: datetime) -> bool:
+    """Whether a queued row is past its day, or waits for someone who no longer wants it."""
+    row = await db.fetchone(
+        "SELECT 1 FROM outbox WHERE state = 'queued' AND (give_up_at <= ? OR ("
+        " kind IN ('new_request', 'digest') AND staff_id IN"
+        " (SELECT id FROM staff WHERE active = 0 OR request_mail = 'off'))) LIMIT 1",
+        (utc_now_iso(now),),
+    )
+    return row is not None
+
+
 async def tidy(db: Database, now: datetime, *, configured: bool) -> int:
     """Give up rows past their day and cancel unwanted staff mail; how many were given up."""
 
