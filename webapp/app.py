@@ -23,9 +23,16 @@ from webapp.clock import Clock, system_clock
 from webapp.content import ArticleStore
 from webapp.context import AppContext
 from webapp.db import Database, migrate
+from webapp.health import Health
 from webapp.jobs import Jobs
 from webapp.pagecache import ArticleVersion, ClosureCache, PageCache, ResponseMemo
-from webapp.security import BodyLimitMiddleware, FormTokens, SecurityMiddleware
+from webapp.security import (
+    BodyLimitMiddleware,
+    FormTokens,
+    SecurityMiddleware,
+    security_headers,
+)
+from webapp.server import RequestGuard
 from webapp.settings import Settings
 from webapp.static import StaticAssets
 from webapp.throttle import Limit, Throttle
@@ -36,13 +43,15 @@ log = logging.getLogger("webapp")
 
 class ClinicApp(Starlette):
     """Starlette with the app's typed context and the security layer outside everything
-    (its own 500 page included)."""
+    (its own 500 page included), and the request guard outside that."""
 
     ctx: AppContext
 
     def build_middleware_stack(self) -> ASGIApp:
         """Wrap the whole stack so even ServerErrorMiddleware's responses get the headers."""
-        return SecurityMiddleware(super().build_middleware_stack(), self.ctx.settings)
+        settings = self.ctx.settings
+        secured = SecurityMiddleware(super().build_middleware_stack(), settings)
+        return RequestGuard(secured, settings.body_timeout_seconds, security_headers(settings))
 
 
 def _url_path_function() -> Callable[..., str]:
@@ -144,5 +153,6 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> ClinicApp:
         sessions=Sessions(db, settings.secret_keys),
         login_tokens=FormTokens(settings.secret_keys, "staff-login", timedelta(hours=12)),
         login_limits=LoginLimits.make(clock),
+        health=Health(db, clock),
     )
     return app

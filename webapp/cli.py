@@ -34,7 +34,9 @@ from zoneinfo import ZoneInfo
 from webapp import closures
 from webapp.clock import Clock, system_clock
 from webapp.db import Database, migrate
+from webapp.server import HTTP_IMPLEMENTATIONS, StartupError
 from webapp.settings import ConfigError, Settings, from_env
+from webapp.storage import DatabaseInUse, StorageUnavailable
 
 T = TypeVar("T")
 CLI_ACTOR = "command line"
@@ -43,21 +45,17 @@ CLI_ACTOR = "command line"
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
 
-    from webapp import logs
+    from webapp import logs, server
     from webapp.app import create_app
 
+    # One clear line, not a traceback, when the database cannot be used at all; when it
+    # can be read but not written, the site serves and says so (one line, /healthz 503).
+    fault = server.prepare_database(settings.database_path, args.clock)
     app = create_app(settings, clock=args.clock)
     logs.install()
-    config = uvicorn.Config(
-        app,
-        host=args.host,
-        port=args.port,
-        proxy_headers=bool(settings.forwarded_allow_ips),
-        forwarded_allow_ips=settings.forwarded_allow_ips or None,
-        server_header=False,
-        log_level="info",
-        lifespan="on",
-    )
+    if fault is not None:
+        app.ctx.db.note_fault(fault.kind, fault.detail)
+    config = server.uvicorn_config(app, settings, host=args.host, port=args.port, http=args.http)
     uvicorn.Server(config).run()
     return 0
 
@@ -223,6 +221,12 @@ def parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="run the site (applies pending migrations first)")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on")
     serve.add_argument("--port", type=int, default=8000, help="port to listen on")
+    serve.add_argument(
+        "--http",
+        choices=HTTP_IMPLEMENTATIONS,
+        default="h11",
+        help="uvicorn's HTTP parser (default h11; auto: httptools when installed)",
+    )
     serve.set_defaults(run=_serve)
 
     sub.add_parser("migrate", help="apply pending database migrations").set_defaults(run=_migrate)
@@ -284,7 +288,7 @@ def main(argv: Sequence[str] | None = None, *, clock: Clock = system_clock) -> i
         settings = from_env()
         code: int = args.run(settings, args)
         return code
-    except (ConfigError, ValueError) as exc:
+    except (ConfigError, ValueError, StartupError, StorageUnavailable, DatabaseInUse) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

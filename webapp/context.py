@@ -17,6 +17,7 @@ from webapp.clinic import Clinic
 from webapp.clock import Clock
 from webapp.content import ArticleStore
 from webapp.db import Database
+from webapp.health import Health
 from webapp.jobs import Jobs
 from webapp.pagecache import ArticleVersion, ClosureCache, PageCache, ResponseMemo
 from webapp.security import FormTokens
@@ -49,6 +50,7 @@ class AppContext:
     sessions: Sessions
     login_tokens: FormTokens
     login_limits: LoginLimits
+    health: Health
 
 
 def of(app: object) -> AppContext:

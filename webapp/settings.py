@@ -45,6 +45,8 @@ class Settings:
     fast_password_hashing: bool = False
     # Background jobs (retention, housekeeping, ...) tick in the process; tests call them.
     background_jobs: bool = True
+    # Seconds a request body may take to arrive before the connection is closed (408).
+    body_timeout_seconds: float = 10.0
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -165,6 +167,20 @@ def _limit(env: Mapping[str, str], name: str, default: tuple[int, int]) -> tuple
     return int(count), int(seconds)
 
 
+def _positive(env: Mapping[str, str], name: str, default: float, *, whole: bool = False) -> float:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw) if whole else float(raw)
+    except ValueError:
+        value = 0
+    if not value > 0 or value > 10**6:
+        kind = "a whole number" if whole else "a number of seconds"
+        raise ConfigError(f"{name} must be {kind} above 0, not {raw!r}")
+    return value
+
+
 def from_env(env: Mapping[str, str] | None = None) -> Settings:
     """Build Settings from environment variables, raising ConfigError on bad values."""
     env = os.environ if env is None else env
@@ -191,4 +207,5 @@ def from_env(env: Mapping[str, str] | None = None) -> Settings:
         base_url=_base_url(env),
         debug=_flag(env, "DEBUG"),
         consultation_limit=_limit(env, "CONSULTATION_RATE_LIMIT", Settings.consultation_limit),
+        body_timeout_seconds=_positive(env, "REQUEST_BODY_TIMEOUT", Settings.body_timeout_seconds),
     )

@@ -30,6 +30,7 @@ from webapp.context import ctx
 from webapp.hours import reply_window
 from webapp.pagecache import Built
 from webapp.security import BadToken, ExpiredToken
+from webapp.storage import StorageUnavailable
 from webapp.views.common import (
     cached_page,
     client_key,
@@ -52,6 +53,8 @@ NOTICES = {
     "Send request again.",
     "rate": "We have received several requests from you in a short time. Please wait a few "
     "minutes and try again. Your details are still here.",
+    "unavailable": "Your request was not sent: the site cannot save anything just now. Your "
+    "details are still here: please press Send request again in a few minutes.",
 }
 
 
@@ -177,6 +180,8 @@ async def submit_consultation(request: Request) -> Response:
     except RateLimited:
         retry = str(await state.throttle.retry_after(limit, client, now))
         return await _form_again(request, values, {}, "rate", 429, {"Retry-After": retry})
+    except StorageUnavailable:  # logged once by the database; the visitor keeps the text
+        return await _form_again(request, values, {}, "unavailable", 503, {"Retry-After": "60"})
     if not stored.replayed:
         log.info("consultation request %s stored", stored.reference)
     return await _confirmed(request, stored)
