@@ -16,7 +16,7 @@ from starlette.routing import Mount
 from starlette.templating import Jinja2Templates
 from starlette.types import ASGIApp
 
-from webapp import housekeeping
+from webapp import backups, housekeeping
 from webapp.auth import Hasher, LoginLimits, Sessions
 from webapp.clinic import load_clinic
 from webapp.clock import Clock, system_clock
@@ -128,6 +128,9 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> ClinicApp:
     throttle = Throttle(db, settings.secret_key)
     jobs = Jobs(db, clock, clinic.schedule.tz)
     jobs.add(housekeeping.job(db))
+    backup_job = backups.daily_job(settings, clock)
+    if backup_job is not None:
+        jobs.add(backup_job)
     app.ctx = AppContext(
         settings=settings,
         clock=clock,

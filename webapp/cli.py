@@ -7,6 +7,7 @@ Running the site:
 
 Data:
   backup         copy the database safely while the site runs
+  restore        put a backup in place of the database (the site must be stopped)
   purge          delete requests closed more than a year ago
   closure        add, remove or list dated closures and special hours
 
@@ -181,16 +182,33 @@ def _check(settings: Settings, args: argparse.Namespace) -> int:
 def _backup(settings: Settings, args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    from webapp.backups import make_backup
     from webapp.db import backup
 
     if not settings.database_path.exists():
         raise ValueError(f"there is no database at {settings.database_path} yet")
-    stamp = args.clock().strftime("%Y%m%d-%H%M%S")
-    target = Path(args.to) if args.to else settings.data_dir / "backups" / f"clinic-{stamp}.db"
-    if not args.to:
-        target.parent.mkdir(parents=True, exist_ok=True)
-    size = backup(settings.database_path, target)
+    if args.to:
+        target = Path(args.to)
+        size = backup(settings.database_path, target)
+    else:
+        target, size = make_backup(settings.database_path, settings.backup_dir, args.clock())
     print(f"backed up to {target} ({size:,} bytes, integrity ok)")
+    return 0
+
+
+def _restore(settings: Settings, args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from webapp.backups import restore
+
+    done = restore(Path(args.file), settings.database_path, args.clock(), args.clock)
+    applied = f"; migrations applied: {', '.join(done.applied)}" if done.applied else ""
+    print(
+        f"restored {args.file} into {settings.database_path}: integrity ok, "
+        f"{done.requests} consultation request(s){applied}"
+    )
+    if done.kept_aside:
+        print(f"the replaced database is kept as {done.kept_aside}")
     return 0
 
 
@@ -234,8 +252,13 @@ def parser() -> argparse.ArgumentParser:
         "check", help="check the settings, clinic file, articles and pending migrations"
     ).set_defaults(run=_check)
     backup = sub.add_parser("backup", help="copy the database safely while the site runs")
-    backup.add_argument("--to", help="the new file (default: data/backups/clinic-<UTC time>.db)")
+    backup.add_argument("--to", help="the new file (default: BACKUP_DIR/clinic-<UTC time>.db)")
     backup.set_defaults(run=_backup)
+    restore = sub.add_parser(
+        "restore", help="put a backup in place of the database (the site must be stopped)"
+    )
+    restore.add_argument("file", help="the backup to restore (checked and migrated first)")
+    restore.set_defaults(run=_restore)
 
     closure = sub.add_parser("closure", help="dated closures and special hours")
     actions = closure.add_subparsers(dest="action", required=True)
