@@ -175,6 +175,15 @@ def _check(settings: Settings, args: argparse.Namespace) -> int:
     print(f"database: {settings.database_path}; pending migrations: {', '.join(pending) or 'none'}")
     for problem in problems:
         print(f"article problem: {problem}")
+    if args.deploy:
+        from webapp.deploy import GUIDE, warnings
+
+        found = warnings(settings)
+        for warning in found:
+            print(f"deploy warning: {warning}")
+        if found:
+            print(f"{len(found)} deploy warning(s): see {GUIDE}")
+        problems = [*problems, *found]
     print("ok" if not problems else f"{len(problems)} problem(s)")
     return 0 if not problems else 1
 
@@ -248,9 +257,15 @@ def parser() -> argparse.ArgumentParser:
     serve.set_defaults(run=_serve)
 
     sub.add_parser("migrate", help="apply pending database migrations").set_defaults(run=_migrate)
-    sub.add_parser(
+    check = sub.add_parser(
         "check", help="check the settings, clinic file, articles and pending migrations"
-    ).set_defaults(run=_check)
+    )
+    check.add_argument(
+        "--deploy",
+        action="store_true",
+        help="also warn about settings and files that contradict docs/deploy.md",
+    )
+    check.set_defaults(run=_check)
     backup = sub.add_parser("backup", help="copy the database safely while the site runs")
     backup.add_argument("--to", help="the new file (default: BACKUP_DIR/clinic-<UTC time>.db)")
     backup.set_defaults(run=_backup)
