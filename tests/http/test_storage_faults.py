@@ -10,6 +10,7 @@ server run as an ordinary user (tests/serving.py), since file modes do not bind 
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import logging
 import os
@@ -60,12 +61,14 @@ def fill(folder: Path) -> Path:
 
 
 @pytest.fixture
-def small_disk(tmp_path: Path) -> Iterator[Path]:
-    """A 3 MB tmpfs of the test's own (root only)."""
+def small_disk(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Path]:
+    """A 3 MB tmpfs of the test's own (root only); indirect parametrisation may ask for
+    another size."""
     folder = tmp_path / "disk"
     folder.mkdir()
+    size = getattr(request, "param", "3m")
     mounted = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=3m,mode=0755", "tmpfs", str(folder)],
+        ["mount", "-t", "tmpfs", "-o", f"size={size},mode=0755", "tmpfs", str(folder)],
         capture_output=True,
         text=True,
         check=False,
@@ -325,3 +328,55 @@ def test_a_file_that_is_no_database_stops_start_up_with_one_line(tmp_path):
     )  # fmt: skip
     assert done.returncode == 2
     assert done.stderr == f"error: cannot use the database {database}: file is not a database\n"
+
+
+# --- many at once -------------------------------------------------------------------------------
+
+
+async def post_many(url: str, count: int) -> list[int]:
+    """`count` no-JS submissions at once, each with a token of its own."""
+    async with httpx2.AsyncClient(base_url=url, timeout=60, follow_redirects=False) as client:
+        bodies = [form(aged_token()) for _ in range(count)]
+        answers = await asyncio.gather(*(client.post("/consultation", data=b) for b in bodies))
+    for answer in answers:
+        if answer.status_code == 503:
+            assert NOT_SENT in words(answer.text) and f'value="{NAME}"' in answer.text
+    return [answer.status_code for answer in answers]
+
+
+@pytest.mark.parametrize("small_disk", ["24m"], indirect=True)  # room for 100 requests' WAL
+def test_a_hundred_at_once_on_a_full_disk_then_after_it(small_disk, tmp_path):
+    database = small_disk / "clinic.db"
+    migrate(database)
+    site = Site(database, tmp_path / "site.log", env={"CONSULTATION_RATE_LIMIT": "1000/600"})
+    site.start()
+    try:
+        filler = fill(small_disk)
+        assert asyncio.run(post_many(site.url, 100)) == [503] * 100
+        filler.unlink()
+        assert asyncio.run(post_many(site.url, 100)) == [303] * 100
+    finally:
+        site.stop()
+    log = site.log()
+    assert log.count("database fault (disk full)") == 1, log
+    assert log.count("database fault over (disk full)") == 1, log
+    assert "Traceback" not in log and "Exception" not in log
+    with closing(sqlite3.connect(database)) as conn:
+        assert conn.execute("SELECT count(*) FROM consultations").fetchone() == (100,)
+
+
+def test_health_checks_at_once_make_one_probe(client, settings):
+    def beats() -> int:
+        with closing(sqlite3.connect(settings.database_path)) as conn:
+            return conn.execute("PRAGMA user_version").fetchone()[0]
+
+    before = beats()
+
+    async def many() -> list[int]:
+        transport = httpx2.ASGITransport(app=client.app)
+        async with httpx2.AsyncClient(transport=transport, base_url="http://testserver") as c:
+            answers = await asyncio.gather(*(c.get("/healthz") for _ in range(50)))
+        return [a.status_code for a in answers]
+
+    assert client.portal.call(many) == [200] * 50
+    assert beats() == before + 1
