@@ -35,7 +35,7 @@ from zoneinfo import ZoneInfo
 from webapp import closures
 from webapp.clock import Clock, system_clock
 from webapp.db import Database, migrate
-from webapp.server import HTTP_IMPLEMENTATIONS, StartupError
+from webapp.server import DEFAULT_HTTP, HTTP_IMPLEMENTATIONS, StartupError
 from webapp.settings import ConfigError, Settings, from_env
 from webapp.storage import DatabaseInUse, StorageUnavailable
 
@@ -251,8 +251,8 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--http",
         choices=HTTP_IMPLEMENTATIONS,
-        default="h11",
-        help="uvicorn's HTTP parser (default h11; auto: httptools when installed)",
+        default=DEFAULT_HTTP,
+        help=f"uvicorn's HTTP parser (default {DEFAULT_HTTP}; auto: httptools when installed)",
     )
     serve.set_defaults(run=_serve)
 

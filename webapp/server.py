@@ -46,6 +46,8 @@ if TYPE_CHECKING:
 GRACEFUL_SHUTDOWN_SECONDS = 10
 KEEP_ALIVE_SECONDS = 5
 HTTP_IMPLEMENTATIONS = ("auto", "h11", "httptools")
+# The parser the site ships with; the guards hold on both (tests/http/test_serve_process.py).
+DEFAULT_HTTP = "h11"
 # C0 controls but tab, and DEL: nothing a person types into an address or a search box.
 CONTROL_BYTES = frozenset([*range(0x00, 0x09), *range(0x0A, 0x20), 0x7F])
 SLOW_BODY = "The request took too long to arrive. Please send it again."
@@ -85,7 +87,7 @@ def prepare_database(path: Path, clock: Clock) -> Fault | None:
 
 
 def uvicorn_config(
-    app: ASGIApp, settings: Settings, *, host: str, port: int, http: str = "auto"
+    app: ASGIApp, settings: Settings, *, host: str, port: int, http: str = DEFAULT_HTTP
 ) -> uvicorn.Config:
     """The one uvicorn configuration `serve` runs (timeouts, proxy trust, headers)."""
     import uvicorn
