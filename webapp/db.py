@@ -67,8 +67,20 @@ def _migrations() -> list[tuple[int, str, str]]:
     return found
 
 
+def create_private(path: Path) -> None:
+    """Create an empty database file for its owner alone (0600), if there is none yet.
+
+    It will hold patients' details; SQLite gives its -wal and -shm files the same mode.
+    """
+    # An existing file stays as it is; any other failure (a read-only folder, ...) is then
+    # reported by SQLite's own attempt, in its words.
+    with contextlib.suppress(OSError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+
+
 def migrate(path: Path, clock: Clock = system_clock) -> list[str]:
     """Apply pending migrations to the database at path; return the names applied."""
+    create_private(path)
     conn = sqlite3.connect(path, isolation_level=None)
     try:
         for pragma in PRAGMAS:
@@ -177,8 +189,10 @@ def probe_file(path: Path) -> None:
 
 
 def pending_migrations(path: Path) -> list[str]:
-    """Names of migrations not yet applied (for the health check and the CLI)."""
-    conn = sqlite3.connect(path)
+    """Names of migrations not yet applied (for the CLI); creates no file."""
+    if not path.exists():
+        return [name for _, name, _ in _migrations()]
+    conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
     try:
         try:
             done = {row[0] for row in conn.execute("SELECT version FROM schema_migrations")}

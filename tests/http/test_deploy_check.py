@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 from pathlib import Path
 
 import pytest
@@ -136,3 +137,14 @@ def test_the_guides_nginx_site_passes_the_client_and_scheme_and_limits_bodies():
     assert "proxy_set_header Host $host;" in site
     assert "client_max_body_size 64k;" in site
     assert "return 301 https://$host$request_uri;" in site
+
+
+def test_the_database_is_created_private_and_check_creates_none(tmp_path, monkeypatch, capsys):
+    database = cli_environment(tmp_path, monkeypatch)
+    assert main(["check"]) == 0
+    assert not database.exists()  # checking is not creating
+    assert main(["migrate"]) == 0
+    assert stat.S_IMODE(database.stat().st_mode) == 0o600
+    assert main(["closure", "add", "2030-12-25", "--reason", "Christmas Day"]) == 0
+    for companion in database.parent.glob("clinic.db-*"):
+        assert stat.S_IMODE(companion.stat().st_mode) == 0o600, companion
