@@ -380,3 +380,19 @@ def test_health_checks_at_once_make_one_probe(client, settings):
 
     assert client.portal.call(many) == [200] * 50
     assert beats() == before + 1
+
+
+def test_a_database_locked_too_long_by_another_process_is_reported(client, settings, clock):
+    """Another process holding the write lock past the busy timeout (5 s of real time:
+    SQLite's own wait) makes /healthz say so; once it lets go, the site is healthy again."""
+    holder = sqlite3.connect(settings.database_path, isolation_level=None)
+    try:
+        holder.execute("BEGIN IMMEDIATE")
+        health = client.get("/healthz")
+        assert health.status_code == 503
+        assert health.json()["database"] == "locked"
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    clock.advance(seconds=5)
+    assert client.get("/healthz").json() == {"status": "ok", "database": "ok"}
