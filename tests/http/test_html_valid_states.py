@@ -29,10 +29,19 @@ from webapp import closures
 from webapp.app import create_app
 from webapp.storage import StorageUnavailable
 
+# What htmx swaps in is checked inside a bare page of its own.
+FRAGMENT_PAGE = (
+    '<!doctype html><html lang="en-US"><head><meta charset="utf-8"><title>Fragment</title>'
+    "</head><body><main><h1>Fragment</h1>{}</main></body></html>"
+)
+
 
 def problems_in(pages: dict[str, str], folder: Path) -> list[str]:
     files = []
     for name, text in pages.items():
+        if name.startswith("fragment-"):
+            assert not text.lstrip().lower().startswith("<!doctype"), f"{name} is a page"
+            text = FRAGMENT_PAGE.format(text)
         assert text.lstrip().lower().startswith("<!doctype html>"), f"{name} is no page"
         path = folder / f"{name}.html"
         path.write_text(text, encoding="utf-8")
@@ -88,6 +97,23 @@ def staff_pages(client: TestClient, clock) -> dict[str, str]:
     return pages
 
 
+def fragments(client: TestClient, clock) -> dict[str, str]:
+    """What htmx asks for and swaps in, signed in as staff."""
+    found: dict[str, str] = {}
+    token = new_token(client, clock)
+    found["fragment-form-errors"] = client.post(
+        "/consultation", data=form(token, email="x", phone=None), headers=HX
+    ).text
+    found["fragment-check"] = client.post(
+        "/consultation/check?fields=email", data=form(token, email="x"), headers=HX
+    ).text
+    found["fragment-done"] = client.post("/consultation", data=form(token), headers=HX).text
+    found["fragment-open-status"] = client.get("/open-status", headers=HX).text
+    found["fragment-staff-list"] = client.get("/staff?q=Person", headers=HX).text
+    found["fragment-new-count"] = client.get("/staff/new-count", headers=HX).text
+    return found
+
+
 def form_states(client: TestClient, clock, app) -> dict[str, str]:
     pages: dict[str, str] = {}
     token = new_token(client, clock)
@@ -107,6 +133,7 @@ def test_every_state_is_valid_html(tmp_path, clock, monkeypatch):
     app = create_app(settings, clock=clock)
     with TestClient(app, raise_server_exceptions=False) as client:
         pages = staff_pages(client, clock)
+        pages.update(fragments(client, clock))
         csrf = CSRF_FIELD.search(client.get("/staff/hours").text).group(1)
 
         async def refused(work):
