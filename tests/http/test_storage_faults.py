@@ -396,3 +396,23 @@ def test_a_database_locked_too_long_by_another_process_is_reported(client, setti
         holder.close()
     clock.advance(seconds=5)
     assert client.get("/healthz").json() == {"status": "ok", "database": "ok"}
+
+
+def test_staff_can_still_read_while_nothing_can_be_written(client, clock, monkeypatch):
+    """Loading a session writes only housekeeping (its last-seen time): during a storage
+    fault the request list still opens, and writing the touch waits for the next write."""
+    from tests.helpers import add_request, add_staff, login
+    from webapp.storage import StorageUnavailable
+
+    add_staff(client)
+    add_request(client, "Ann Example")
+    assert login(client).status_code == 303
+    clock.advance(minutes=5)  # past the once-a-minute touch
+
+    async def refused(work):
+        raise StorageUnavailable("read-only", "test: the database is read-only")
+
+    monkeypatch.setattr(client.app.ctx.db, "write", refused)
+    page = client.get("/staff", follow_redirects=False)
+    assert page.status_code == 200
+    assert "Ann Example" in page.text
