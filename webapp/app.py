@@ -16,7 +16,7 @@ from starlette.routing import Mount
 from starlette.templating import Jinja2Templates
 from starlette.types import ASGIApp
 
-from webapp import drafts, housekeeping, notifications, spam
+from webapp import backups, drafts, housekeeping, notifications, spam
 from webapp.auth import Hasher, Sessions
 from webapp.clinic import load_clinic
 from webapp.clock import Clock, system_clock
@@ -24,13 +24,20 @@ from webapp.content import ArticleStore
 from webapp.context import AppContext
 from webapp.db import Database, migrate, parse_utc, utc_now_iso
 from webapp.devices import DeviceCookies
+from webapp.health import Health
 from webapp.hours import format_date, format_time
 from webapp.https import HttpsRedirectMiddleware
 from webapp.jobs import Jobs
 from webapp.mailer import Mailer
 from webapp.mfa import SetupTokens
 from webapp.pagecache import ArticleVersion, ClosureCache, PageCache, ResponseMemo
-from webapp.security import BodyLimitMiddleware, FormTokens, SecurityMiddleware
+from webapp.security import (
+    BodyLimitMiddleware,
+    FormTokens,
+    SecurityMiddleware,
+    security_headers,
+)
+from webapp.server import RequestGuard
 from webapp.settings import Settings
 from webapp.signin import SignIn
 from webapp.static import StaticAssets
@@ -44,7 +51,7 @@ log = logging.getLogger("webapp")
 
 class ClinicApp(Starlette):
     """Starlette with the app's typed context and the security layer outside everything
-    (its own 500 page included)."""
+    (its own 500 page included), and the request guard outside that."""
 
     ctx: AppContext
 
@@ -52,7 +59,8 @@ class ClinicApp(Starlette):
         """Wrap the whole stack so even ServerErrorMiddleware's responses get the headers."""
         settings = self.ctx.settings
         inner = HttpsRedirectMiddleware(super().build_middleware_stack(), settings.https_only)
-        return SecurityMiddleware(inner, settings)
+        secured = SecurityMiddleware(inner, settings)
+        return RequestGuard(secured, settings.body_timeout_seconds, security_headers(settings))
 
 
 def _url_path_function() -> Callable[..., str]:
@@ -159,6 +167,9 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> ClinicApp:
     flood, flood_window = settings.consultation_flood
     hasher = Hasher(fast=settings.fast_password_hashing)
     sessions = Sessions(db, settings.secret_keys)
+    backup_job = backups.daily_job(settings, clock)
+    if backup_job is not None:
+        jobs.add(backup_job)
     app.ctx = AppContext(
         settings=settings,
         clock=clock,
@@ -193,5 +204,6 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> ClinicApp:
         mfa_setup=SetupTokens(settings.secret_keys),
         notifier=notifier,
         mailer=mailer,
+        health=Health(db, clock),
     )
     return app

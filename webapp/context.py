@@ -18,6 +18,7 @@ from webapp.clock import Clock
 from webapp.content import ArticleStore
 from webapp.db import Database
 from webapp.devices import DeviceCookies
+from webapp.health import Health
 from webapp.jobs import Jobs
 from webapp.mailer import Mailer
 from webapp.mfa import SetupTokens
@@ -58,6 +59,7 @@ class AppContext:
     signin: SignIn
     devices: DeviceCookies
     mfa_setup: SetupTokens
+    health: Health
     # Mail: who is told what (into the outbox), and the outbox's sender.
     notifier: Notifier
     mailer: Mailer
