@@ -205,6 +205,12 @@ CLI_ENV_NAMES = (
     "FORWARDED_ALLOW_IPS",
     "BASE_URL",
     "DEBUG",
+    "SMTP_HOST",
+    "SMTP_PORT",
+    "SMTP_USERNAME",
+    "SMTP_PASSWORD",
+    "SMTP_TLS",
+    "MAIL_FROM",
 )
 
 

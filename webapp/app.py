@@ -16,7 +16,7 @@ from starlette.routing import Mount
 from starlette.templating import Jinja2Templates
 from starlette.types import ASGIApp
 
-from webapp import backups, drafts, housekeeping, spam
+from webapp import backups, drafts, housekeeping, notifications, spam
 from webapp.auth import Hasher, Sessions
 from webapp.clinic import load_clinic
 from webapp.clock import Clock, system_clock
@@ -28,6 +28,7 @@ from webapp.health import Health
 from webapp.hours import format_date, format_time
 from webapp.https import HttpsRedirectMiddleware
 from webapp.jobs import Jobs
+from webapp.mailer import Mailer
 from webapp.mfa import SetupTokens
 from webapp.pagecache import ArticleVersion, ClosureCache, PageCache, ResponseMemo
 from webapp.security import (
@@ -42,6 +43,8 @@ from webapp.signin import SignIn
 from webapp.static import StaticAssets
 from webapp.throttle import Limit, Throttle
 from webapp.views import account, accounts, consultation, errors, public, staff, staff_auth
+from webapp.views import hours as hours_views
+from webapp.views import queue as queue_views
 
 log = logging.getLogger("webapp")
 
@@ -124,6 +127,7 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> ClinicApp:
             async with anyio.create_task_group() as group:
                 if settings.background_jobs:
                     group.start_soon(jobs.run_forever)
+                    group.start_soon(mailer.run_forever)
                 yield
                 group.cancel_scope.cancel()
         finally:
@@ -136,6 +140,8 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> ClinicApp:
             *consultation.routes,
             *staff_auth.routes,
             *staff.routes,
+            *queue_views.routes,
+            *hours_views.routes,
             *account.routes,
             *accounts.routes,
             Mount("/static", app=static, name="static"),
@@ -153,6 +159,10 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> ClinicApp:
     jobs.add(housekeeping.job(db))
     jobs.add(drafts.job(db))
     jobs.add(spam.purge_job(db))
+    notifier = notifications.Notifier(db, clinic, settings.base_url)
+    mailer = Mailer(db, clock, settings.smtp)
+    jobs.add(notifier.digest_job())
+    jobs.add(notifications.outbox_prune_job(db))
     per_client = Limit("consultation", limit, timedelta(seconds=window))
     flood, flood_window = settings.consultation_flood
     hasher = Hasher(fast=settings.fast_password_hashing)
@@ -192,6 +202,8 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> ClinicApp:
         signin=SignIn(db, throttle, hasher, sessions, settings.secret_keys),
         devices=DeviceCookies(settings.secret_keys),
         mfa_setup=SetupTokens(settings.secret_keys),
+        notifier=notifier,
+        mailer=mailer,
         health=Health(db, clock),
     )
     return app

@@ -38,6 +38,11 @@ LABELS = {
     "mfa_failed": "Wrong two-factor code",
     "recovery_codes_new": "Made new recovery codes",
     "recovery_code_used": "Signed in with a recovery code",
+    # The work queue and mail (webapp/handling.py, notifications.py).
+    "assigned": "Assigned",
+    "follow_up": "Set the follow-up date",
+    "contact_attempt": "Contact attempt",
+    "mail_preference": "Changed their new-request email",
 }
 
 

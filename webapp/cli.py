@@ -11,6 +11,9 @@ Data:
   purge          delete requests closed more than a year ago
   closure        add, remove or list dated closures and special hours
 
+Mail:
+  send-test-mail send a test email through SMTP_HOST, to check the mail settings
+
 Staff accounts:
   create-staff   add an account (--admin: one who manages accounts; the first is an admin)
   set-password   change a password (ends that account's sessions)
@@ -84,18 +87,28 @@ def _closure(settings: Settings, args: argparse.Namespace) -> int:
     now = args.clock()
     today = now.astimezone(_clinic_tz(settings)).date()
     if args.action == "add":
-        entry = closures.make_override(args.day, args.reason, args.opens, args.closes)
-        asyncio.run(_with_db(settings, lambda db: closures.put(db, entry, now, today, CLI_ACTOR)))
+        entries = closures.make_range(args.day, args.to, args.reason, args.opens, args.closes)
+        asyncio.run(
+            _with_db(settings, lambda db: closures.put_range(db, entries, now, today, CLI_ACTOR))
+        )
         hours = f"open {args.opens}-{args.closes}" if args.opens else "closed"
-        print(f"{entry.day.isoformat()}: {hours} ({entry.reason})")
+        first, last = entries[0].day.isoformat(), entries[-1].day.isoformat()
+        days = first if first == last else f"{first} to {last}"
+        print(f"{days}: {hours} ({entries[0].reason})")
         return 0
     if args.action == "remove":
         day = closures.parse_day(args.day)
+        end = closures.parse_day(args.to) if args.to else day
         removed = asyncio.run(
-            _with_db(settings, lambda db: closures.remove(db, day, now, CLI_ACTOR))
+            _with_db(settings, lambda db: closures.remove_range(db, day, end, now, CLI_ACTOR))
         )
-        print(f"removed {day.isoformat()}" if removed else f"no closure on {day.isoformat()}")
-        return 0 if removed else 1
+        if not removed:
+            print(
+                f"no closure on {day.isoformat()}" + (f" to {end.isoformat()}" if args.to else "")
+            )
+            return 1
+        print("removed " + ", ".join(o.day.isoformat() for o in removed))
+        return 0
     since = closures.parse_day(args.since) if args.since else None
     rows = asyncio.run(_with_db(settings, lambda db: closures.list_from(db, since or today)))
     for row in rows:
@@ -220,6 +233,20 @@ def _check(settings: Settings, args: argparse.Namespace) -> int:
     print(f"database: {settings.database_path}; pending migrations: {', '.join(pending) or 'none'}")
     for problem in problems:
         print(f"article problem: {problem}")
+    smtp = settings.smtp
+    if smtp is None:
+        print("mail: not set up (SMTP_HOST is not set): no one is emailed about requests")
+    else:
+        login = f" as {smtp.username}" if smtp.username else ""
+        print(f"mail: {smtp.host}:{smtp.port} ({smtp.tls}){login}, from {smtp.mail_from}")
+        if not settings.base_url:
+            print("warning: BASE_URL is not set: links in the daily digest have no host name")
+        if (
+            smtp.tls == "none"
+            and smtp.username
+            and smtp.host not in ("127.0.0.1", "localhost", "::1")
+        ):
+            print("warning: SMTP_TLS=none sends SMTP_PASSWORD unencrypted to another machine")
     if settings.https_only and settings.staff_mfa != "required":
         print(
             "warning: HTTPS_ONLY=true but STAFF_MFA=optional: in production, set"
@@ -280,6 +307,28 @@ def _purge(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _send_test_mail(settings: Settings, args: argparse.Namespace) -> int:
+    from webapp import mailtext
+    from webapp.clinic import load_clinic
+    from webapp.mailer import describe, send_one
+
+    smtp = settings.smtp
+    if smtp is None:
+        raise ValueError("SMTP_HOST is not set, so the site sends no mail (see the README)")
+    address = _email(args.address)
+    clinic = load_clinic(settings.clinic_file)
+    now = args.clock()
+    mail = mailtext.test_mail(clinic.name, now, clinic.schedule.tz)
+    where = f"{smtp.host}:{smtp.port} ({smtp.tls})"
+    try:
+        asyncio.run(send_one(smtp, address, mail, now))
+    except Exception as exc:  # say what failed, in one line, without a traceback
+        print(f"not sent through {where}: {describe(exc)}", file=sys.stderr)
+        return 1
+    print(f"sent a test email to {address} through {where}")
+    return 0
+
+
 def _clinic_tz(settings: Settings) -> ZoneInfo:
     from webapp.clinic import load_clinic
 
@@ -328,12 +377,14 @@ def parser() -> argparse.ArgumentParser:
     closure = sub.add_parser("closure", help="dated closures and special hours")
     actions = closure.add_subparsers(dest="action", required=True)
     add = actions.add_parser("add", help="close for a day, or set special hours for it")
-    add.add_argument("day", help="clinic-local date, YYYY-MM-DD")
+    add.add_argument("day", help="clinic-local date, YYYY-MM-DD (the first, with --to)")
+    add.add_argument("--to", help="the last day, YYYY-MM-DD, for several days in one entry")
     add.add_argument("--reason", required=True, help='shown to visitors, e.g. "Thanksgiving"')
     add.add_argument("--opens", help="special opening time HH:MM (with --closes)")
     add.add_argument("--closes", help="special closing time HH:MM (with --opens)")
-    remove = actions.add_parser("remove", help="delete the entry for a day")
+    remove = actions.add_parser("remove", help="delete the entry for a day (or --to a day)")
     remove.add_argument("day", help="YYYY-MM-DD")
+    remove.add_argument("--to", help="the last day, YYYY-MM-DD, to remove several")
     listing = actions.add_parser("list", help="entries from today (or --since) on")
     listing.add_argument("--since", help="YYYY-MM-DD")
     closure.set_defaults(run=_closure)
@@ -364,6 +415,11 @@ def parser() -> argparse.ArgumentParser:
     sub.add_parser(
         "purge", help="delete requests closed more than a year ago (run daily, e.g. from cron)"
     ).set_defaults(run=_purge)
+    test_mail = sub.add_parser(
+        "send-test-mail", help="send a test email through SMTP_HOST to ADDRESS"
+    )
+    test_mail.add_argument("address", help="where to send it")
+    test_mail.set_defaults(run=_send_test_mail)
     return top
 
 

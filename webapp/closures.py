@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import sqlite3
-from datetime import date, datetime, time
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import date, datetime, time, timedelta
 
 import aiosqlite
 
@@ -12,6 +14,7 @@ from webapp.db import Database, utc_now_iso
 from webapp.hours import Override, parse_time
 
 MAX_REASON = 80
+MAX_DAYS = 62  # one entry covers at most this many days ("closed 24-26 December")
 
 
 class DateInPast(ValueError):
@@ -80,6 +83,70 @@ async def list_from(db: Database, first_day: date) -> list[Override]:
     return [_row_to_override(row) for row in rows]
 
 
+def make_range(
+    first: str | date,
+    last: str | date | None,
+    reason: str,
+    opens: str | None = None,
+    closes: str | None = None,
+) -> list[Override]:
+    """One entry for each day from `first` to `last` (the same day when None or empty);
+    ValueError says what is wrong."""
+    start = make_override(first, reason, opens, closes)
+    end = (
+        start.day
+        if last is None or last == ""
+        else (last if isinstance(last, date) else parse_day(last))
+    )
+    if end < start.day:
+        raise ValueError("the last day must be on or after the first")
+    days = (end - start.day).days + 1
+    if days > MAX_DAYS:
+        raise ValueError(f"one entry covers at most {MAX_DAYS} days; add longer closures in parts")
+    return [replace(start, day=start.day + timedelta(days=n)) for n in range(days)]
+
+
+def describe_range(entries: Sequence[Override]) -> str:
+    """ "2026-12-24 to 2026-12-26 closed (Christmas)", or one day as `describe` writes it."""
+    if len(entries) == 1:
+        return describe(entries[0])
+    first, last = entries[0], entries[-1]
+    return f"{first.day.isoformat()} to {describe(last)}"
+
+
+@dataclass(frozen=True)
+class Stretch:
+    """Consecutive days with the same hours and reason: one line on the staff's page."""
+
+    first: date
+    last: date
+    reason: str
+    opens: time | None = None
+    closes: time | None = None
+
+    @property
+    def days(self) -> int:
+        """How many days it covers."""
+        return (self.last - self.first).days + 1
+
+
+def stretches(entries: Sequence[Override]) -> list[Stretch]:
+    """Group dated entries (sorted by day) into runs of consecutive alike days (pure)."""
+    found: list[Stretch] = []
+    for entry in entries:
+        previous = found[-1] if found else None
+        if (
+            previous is not None
+            and entry.day == previous.last + timedelta(days=1)
+            and (entry.reason, entry.opens, entry.closes)
+            == (previous.reason, previous.opens, previous.closes)
+        ):
+            found[-1] = replace(previous, last=entry.day)
+        else:
+            found.append(Stretch(entry.day, entry.day, entry.reason, entry.opens, entry.closes))
+    return found
+
+
 async def put(
     db: Database,
     override: Override,
@@ -92,24 +159,42 @@ async def put(
 
     `today` is the clinic-local date now: a date before it raises DateInPast.
     """
-    if override.day < today:
+    await put_range(db, [override], now, today, actor, staff_id)
+
+
+async def put_range(
+    db: Database,
+    entries: Sequence[Override],
+    now: datetime,
+    today: date,
+    actor: str,
+    staff_id: int | None = None,
+) -> None:
+    """Add closures for several days (replacing entries for those days): one change, with
+    one audit entry. A first day before `today` (clinic-local) raises DateInPast."""
+    if not entries:
+        return
+    if min(e.day for e in entries) < today:
         raise DateInPast
 
     async def work(conn: aiosqlite.Connection) -> None:
-        await conn.execute(
+        await conn.executemany(
             "INSERT INTO closures (day, opens, closes, reason, created_at) VALUES (?, ?, ?, ?, ?)"
             " ON CONFLICT (day) DO UPDATE SET opens = excluded.opens,"
             " closes = excluded.closes, reason = excluded.reason",
-            (
-                override.day.isoformat(),
-                override.opens.strftime("%H:%M") if override.opens else None,
-                override.closes.strftime("%H:%M") if override.closes else None,
-                override.reason,
-                utc_now_iso(now),
-            ),
+            [
+                (
+                    override.day.isoformat(),
+                    override.opens.strftime("%H:%M") if override.opens else None,
+                    override.closes.strftime("%H:%M") if override.closes else None,
+                    override.reason,
+                    utc_now_iso(now),
+                )
+                for override in entries
+            ],
         )
         await audit.record(
-            conn, now, actor, "closure_add", staff_id=staff_id, detail=describe(override)
+            conn, now, actor, "closure_add", staff_id=staff_id, detail=describe_range(entries)
         )
 
     await db.write(work)
@@ -119,14 +204,37 @@ async def remove(
     db: Database, day: date, now: datetime, actor: str, staff_id: int | None = None
 ) -> bool:
     """Delete the entry for day, with its audit entry; False when there was none."""
+    return bool(await remove_range(db, day, day, now, actor, staff_id))
 
-    async def work(conn: aiosqlite.Connection) -> bool:
-        cursor = await conn.execute("DELETE FROM closures WHERE day = ?", (day.isoformat(),))
-        if cursor.rowcount == 0:
-            return False
-        await audit.record(
-            conn, now, actor, "closure_remove", staff_id=staff_id, detail=day.isoformat()
+
+async def remove_range(
+    db: Database,
+    first: date,
+    last: date,
+    now: datetime,
+    actor: str,
+    staff_id: int | None = None,
+) -> list[Override]:
+    """Delete the entries from `first` to `last`: one change, one audit entry. Returns what
+    was removed (to offer an undo); empty when there was nothing."""
+    if last < first or (last - first).days >= MAX_DAYS:
+        raise ValueError(f"a removal covers 1 to {MAX_DAYS} days")
+
+    async def work(conn: aiosqlite.Connection) -> list[Override]:
+        async with conn.execute(
+            "DELETE FROM closures WHERE day BETWEEN ? AND ? RETURNING day, opens, closes, reason",
+            (first.isoformat(), last.isoformat()),
+        ) as cursor:
+            rows = await cursor.fetchall()
+        removed = sorted((_row_to_override(row) for row in rows), key=lambda o: o.day)
+        if not removed:
+            return []
+        detail = (
+            removed[0].day.isoformat()
+            if len(removed) == 1
+            else f"{removed[0].day.isoformat()} to {removed[-1].day.isoformat()}"
         )
-        return True
+        await audit.record(conn, now, actor, "closure_remove", staff_id=staff_id, detail=detail)
+        return removed
 
     return await db.write(work)

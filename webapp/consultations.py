@@ -91,6 +91,22 @@ Admit = Callable[[aiosqlite.Connection], Awaitable[bool]]
 Flood = Callable[[aiosqlite.Connection], Awaitable[bool]]
 
 
+@dataclass(frozen=True)
+class Inserted:
+    """A request just inserted, as what happens in its transaction sees it (its mails)."""
+
+    id: int
+    reference: str
+    created_at: datetime
+    email: str
+    reply_by: datetime | None
+    suspected_spam: str | None
+
+
+# Run last in the insert's transaction, for a new request only (the outbox's mails).
+AfterInsert = Callable[[aiosqlite.Connection, Inserted], Awaitable[None]]
+
+
 def normalise_phone(raw: str) -> str | None:
     """A US (NANP) number as +1XXXXXXXXXX, or None when it cannot be one."""
     digits = re.sub(r"[\s().\-]", "", raw)
@@ -195,6 +211,7 @@ async def store(
     reply_by: datetime | None = None,
     signal: str | None = None,
     flood: Flood | None = None,
+    after_insert: AfterInsert | None = None,
 ) -> Stored:
     """Store a request once per form token; a repeat returns the first one's confirmation.
 
@@ -202,7 +219,8 @@ async def store(
     counts each stored request once even when many arrive together; returning False makes
     this raise RateLimited and store nothing. `signal` (automated_signal) or a `flood` that
     answers True stores the request flagged as suspected spam. `reply_by` is the promise
-    the confirmation states, kept with the request.
+    the confirmation states, kept with the request. `after_insert` runs in the same
+    transaction once a new request is in (so its mails exist exactly when it does).
     """
     if signal is not None and signal not in SPAM_KINDS:
         raise ValueError(f"unknown spam signal {signal!r}")
@@ -227,7 +245,7 @@ async def store(
         for _ in range(10):
             reference = new_reference()
             try:
-                await conn.execute(
+                cursor = await conn.execute(
                     "INSERT INTO consultations (reference, token_id, full_name, email, phone,"
                     " contact_method, best_time, message, status, consent_at, created_at,"
                     " updated_at, suspected_spam, reply_by)"
@@ -242,6 +260,12 @@ async def store(
                 if "reference" in str(exc):
                     continue  # a one-in-millions clash: draw another reference
                 raise
+            if after_insert is not None:
+                inserted = Inserted(
+                    int(cursor.lastrowid or 0), reference, parse_utc(created), request.email,
+                    reply_by, flagged,
+                )  # fmt: skip
+                await after_insert(conn, inserted)
             return Stored(
                 reference, parse_utc(created), request.contact_method, reply_by,
                 suspected_spam=flagged,

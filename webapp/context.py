@@ -20,7 +20,9 @@ from webapp.db import Database
 from webapp.devices import DeviceCookies
 from webapp.health import Health
 from webapp.jobs import Jobs
+from webapp.mailer import Mailer
 from webapp.mfa import SetupTokens
+from webapp.notifications import Notifier
 from webapp.pagecache import ArticleVersion, ClosureCache, PageCache, ResponseMemo
 from webapp.security import FormTokens
 from webapp.settings import Settings
@@ -58,6 +60,9 @@ class AppContext:
     devices: DeviceCookies
     mfa_setup: SetupTokens
     health: Health
+    # Mail: who is told what (into the outbox), and the outbox's sender.
+    notifier: Notifier
+    mailer: Mailer
 
 
 def of(app: object) -> AppContext:

@@ -8,7 +8,7 @@ import logging
 import os
 import re
 import sqlite3
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
@@ -290,7 +290,9 @@ class Database:
                     self._reader = await self._connect(query_only=True)
         return self._reader
 
-    async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
+    async def fetchall(
+        self, sql: str, params: Sequence[Any] | Mapping[str, Any] = ()
+    ) -> list[sqlite3.Row]:
         """Run a read query and return every row (one trip to the database thread)."""
         try:
             reader = await self._reader_connection()
@@ -301,7 +303,9 @@ class Database:
                 raise
             raise self._fault(exc) from None
 
-    async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Row | None:
+    async def fetchone(
+        self, sql: str, params: Sequence[Any] | Mapping[str, Any] = ()
+    ) -> sqlite3.Row | None:
         """Run a read query and return its first row, if any."""
         return next(iter(await self.fetchall(sql, params)), None)
 

@@ -1,10 +1,11 @@
-"""Staff follow-up of consultation requests: listing, search, status, notes, export."""
+"""Staff follow-up of consultation requests: status, notes, counts, retention.
+
+Listing and search are webapp/queue.py; assignment, follow-up dates and contact attempts
+webapp/handling.py."""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -34,12 +35,11 @@ FINISHED = {"not_a_fit", "closed"}
 # The dashboard's filter for requests stored as suspected spam (not a status: a flag).
 SPAM = "spam"
 SPAM_LABEL = "Suspected spam"
-PER_PAGE = 25
-MAX_QUERY = 100
 MAX_NOTE = 2000
 COLUMNS = (
     "id, reference, full_name, email, phone, contact_method, best_time, message, status,"
-    " created_at, updated_at, suspected_spam, reply_by"
+    " created_at, updated_at, suspected_spam, reply_by, closed_at, assigned_to, follow_up_on,"
+    " attempts, coalesce((SELECT email FROM staff WHERE staff.id = assigned_to), '') AS assignee"
 )
 
 
@@ -65,109 +65,6 @@ class TransitionRefused(Exception):
         super().__init__(f"A request that is {STATUSES[old].lower()} cannot become {target}.")
         self.old = old
         self.new = new
-
-
-@dataclass(frozen=True)
-class Filter:
-    """What the dashboard shows: a status (or all, or suspected spam), a search text and a page.
-
-    Suspected spam is left out of everything but its own filter."""
-
-    status: str = ""
-    q: str = ""
-    page: int = 1
-
-    @classmethod
-    def parse(cls, params: Mapping[str, str]) -> Filter:
-        """From query parameters, ignoring anything out of range."""
-        status = params.get("status", "")
-        q = " ".join(params.get("q", "").split())[:MAX_QUERY]
-        try:
-            page = max(1, min(int(params.get("page", "1")), 100_000))
-        except ValueError:
-            page = 1
-        return cls(status if status in STATUSES or status == SPAM else "", q, page)
-
-    def query(self, **changes: object) -> dict[str, str]:
-        """Query parameters for this filter with some changed (empty values left out)."""
-        values = {"status": self.status, "q": self.q, "page": str(self.page), **changes}
-        return {k: str(v) for k, v in values.items() if v and not (k == "page" and v in (1, "1"))}
-
-
-MIN_SEARCH = 3  # the trigram index needs three characters
-COUNT_CAP = 1000  # past this, "1,000+" (an exact count would read every match)
-
-
-def fts_query(q: str) -> str | None:
-    """The full-text query for a search: name or email contain it, or the phone its digits."""
-    if len(q) < MIN_SEARCH:
-        return None
-    quoted = '"' + q.replace('"', '""') + '"'
-    parts = [f"{{full_name email}} : {quoted}"]
-    digits = re.sub(r"\D", "", q)
-    if len(digits) >= MIN_SEARCH:
-        parts.append(f'phone : "{digits}"')
-    return " OR ".join(parts)
-
-
-def _where(filter_: Filter) -> tuple[str, list[object]]:
-    clauses: list[str] = []
-    params: list[object] = []
-    if filter_.status == SPAM:
-        clauses.append("suspected_spam IS NOT NULL")
-    else:
-        clauses.append("suspected_spam IS NULL")
-        if filter_.status:
-            clauses.append("status = ?")
-            params.append(filter_.status)
-    query = fts_query(filter_.q)
-    if query is not None:
-        clauses.append(
-            "id IN (SELECT rowid FROM consultations_fts WHERE consultations_fts MATCH ?)"
-        )
-        params.append(query)
-    elif filter_.q:
-        # One or two characters: too short for the index, so a plain (slower) scan.
-        like = "%" + filter_.q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        clauses.append("(full_name LIKE ? ESCAPE '\\' OR email LIKE ? ESCAPE '\\')")
-        params += [like, like]
-    return " WHERE " + " AND ".join(clauses), params
-
-
-async def search(
-    db: Database, filter_: Filter, counted: Mapping[str, int]
-) -> tuple[list[Row], int]:
-    """One page of requests, newest first, and how many match (capped at COUNT_CAP + 1).
-
-    `counted` is `counts(db)`, which the caller shows too (read once per page).
-    """
-    where, params = _where(filter_)
-    if filter_.q:
-        total_row = await db.fetchone(
-            f"SELECT count(*) FROM (SELECT 1 FROM consultations{where} LIMIT ?)",  # noqa: S608
-            [*params, COUNT_CAP + 1],
-        )
-        total = int(total_row[0]) if total_row else 0
-    else:
-        total = counted[filter_.status] if filter_.status else sum(counted[s] for s in STATUSES)
-    offset = (filter_.page - 1) * PER_PAGE
-    rows = await db.fetchall(
-        f"SELECT {COLUMNS} FROM consultations{where}"  # noqa: S608 (fixed fragments only)
-        " ORDER BY id DESC LIMIT ? OFFSET ?",
-        [*params, PER_PAGE, offset],
-    )
-    return [dict(row) for row in rows], total
-
-
-async def export_rows(db: Database, filter_: Filter, limit: int = 100_000) -> list[Row]:
-    """Every request matching the filter (all pages), newest first."""
-    where, params = _where(filter_)
-    rows = await db.fetchall(
-        f"SELECT {COLUMNS} FROM consultations{where}"  # noqa: S608 (fixed fragments only)
-        " ORDER BY id DESC LIMIT ?",
-        [*params, limit],
-    )
-    return [dict(row) for row in rows]
 
 
 async def counts(db: Database) -> dict[str, int]:
@@ -315,16 +212,6 @@ def csv_safe(value: object) -> str:
     if text[:1] in ("=", "+", "-", "@", "\t", "\r", "\n", "|", "%"):
         return "'" + text
     return text
-
-
-async def record_export(
-    db: Database, staff: Staff, filter_: Filter, rows: int, now: datetime
-) -> None:
-    """Audit a CSV export: how many rows and which status, never the search text."""
-    described = f"{rows} rows" + (f", status {filter_.status}" if filter_.status else "")
-    if filter_.q:
-        described += ", with a search"
-    await audit.log(db, now, staff.email, "export_csv", staff_id=staff.id, detail=described)
 
 
 async def purge_finished(db: Database, now: datetime, days: int = 365) -> int:

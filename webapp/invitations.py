@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from urllib.parse import urlencode
 
 import aiosqlite
 
-from webapp import audit
+from webapp import audit, outbox
 from webapp.accounts import Actor
 from webapp.auth import Sessions, Staff, insert_staff
 from webapp.db import Database, parse_utc, utc_now_iso
@@ -76,8 +77,20 @@ def message(clinic_name: str, invited_by: str, url: str, expires_local: datetime
     )
 
 
-async def create(db: Database, email: str, actor: Actor, now: datetime) -> tuple[Invitation, str]:
-    """A new invitation (replacing any pending one for the address) and its token."""
+# Run in the invitation's transaction with its token (the outbox's mail, when mail is set up).
+Then = Callable[[aiosqlite.Connection, "Invitation", str], Awaitable[None]]
+
+
+def mail_key(invitation_id: int) -> str:
+    """The outbox key of an invitation's mail."""
+    return f"invitation:{invitation_id}"
+
+
+async def create(
+    db: Database, email: str, actor: Actor, now: datetime, then: Then | None = None
+) -> tuple[Invitation, str]:
+    """A new invitation (replacing any pending one for the address, whose mail is withdrawn)
+    and its token; `then` runs in the same transaction."""
     token = secrets.token_urlsafe(32)
     expires = now + VALID_FOR
 
@@ -85,6 +98,12 @@ async def create(db: Database, email: str, actor: Actor, now: datetime) -> tuple
         async with conn.execute("SELECT 1 FROM staff WHERE email = ?", (email,)) as cursor:
             if await cursor.fetchone() is not None:
                 raise AlreadyAnAccount(email)
+        async with conn.execute(
+            "SELECT id FROM invitations WHERE email = ? AND used_at IS NULL AND revoked_at IS NULL",
+            (email,),
+        ) as cursor:
+            for (replaced,) in await cursor.fetchall():
+                await outbox.cancel(conn, mail_key(replaced), now)
         await conn.execute(
             "UPDATE invitations SET revoked_at = ? WHERE email = ? AND used_at IS NULL"
             " AND revoked_at IS NULL",
@@ -98,7 +117,10 @@ async def create(db: Database, email: str, actor: Actor, now: datetime) -> tuple
         await audit.record(
             conn, now, actor.name, "invitation_created", staff_id=actor.staff_id, detail=email
         )
-        return Invitation(int(cursor.lastrowid or 0), email, actor.name, now, expires)
+        invitation = Invitation(int(cursor.lastrowid or 0), email, actor.name, now, expires)
+        if then is not None:
+            await then(conn, invitation, token)
+        return invitation
 
     return await db.write(work), token
 
@@ -155,6 +177,7 @@ async def revoke(db: Database, invitation_id: int, actor: Actor, now: datetime) 
         await conn.execute(
             "UPDATE invitations SET revoked_at = ? WHERE id = ?", (utc_now_iso(now), invitation_id)
         )
+        await outbox.cancel(conn, mail_key(invitation_id), now)
         await audit.record(
             conn, now, actor.name, "invitation_revoked", staff_id=actor.staff_id, detail=row[0]
         )

@@ -8,6 +8,7 @@ import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import time
+from email.utils import parseaddr
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -21,6 +22,22 @@ MIN_SECRET_LENGTH = 32
 
 class ConfigError(Exception):
     """A setting is wrong; the message is one line a developer can act on."""
+
+
+SMTP_TLS_MODES = ("starttls", "tls", "none")
+
+
+@dataclass(frozen=True)
+class SmtpSettings:
+    """Where mail goes out (SMTP_*), and who it is from (MAIL_FROM)."""
+
+    host: str
+    mail_from: str
+    port: int = 587
+    tls: str = "starttls"  # starttls | tls (implicit TLS, usually port 465) | none
+    username: str = ""
+    password: Secret = field(default_factory=lambda: Secret(""))
+    timeout: float = 30.0
 
 
 @dataclass(frozen=True)
@@ -59,6 +76,10 @@ class Settings:
     extra: Mapping[str, str] = field(default_factory=dict)
     # Staff two-factor sign-in: "required" (everyone must set it up) or "optional".
     staff_mfa: str = "optional"
+    # Outgoing mail (SMTP_HOST ...): None sends nothing (the outbox keeps the messages).
+    smtp: SmtpSettings | None = None
+    # How often an open dashboard asks whether new requests arrived (tests shorten it).
+    staff_poll_seconds: float = 30.0
 
     @property
     def secret_key(self) -> Secret:
@@ -226,6 +247,34 @@ def _backup_dir(env: Mapping[str, str]) -> Path | None:
     return path if path.is_absolute() else (Path.cwd() / path).resolve()
 
 
+def _smtp(env: Mapping[str, str]) -> SmtpSettings | None:
+    host = env.get("SMTP_HOST", "").strip()
+    if not host:
+        return None
+    if any(c in host for c in "/ :@") or not host.isascii():
+        raise ConfigError(f"SMTP_HOST must be a host name or address, not {host!r}")
+    raw_port = env.get("SMTP_PORT", "").strip() or "587"
+    if not (raw_port.isascii() and raw_port.isdigit() and 0 < int(raw_port) < 65536):
+        raise ConfigError(f"SMTP_PORT must be a port number such as 587, not {raw_port!r}")
+    tls = env.get("SMTP_TLS", "").strip().lower() or "starttls"
+    if tls not in SMTP_TLS_MODES:
+        raise ConfigError(f"SMTP_TLS must be starttls, tls or none, not {env['SMTP_TLS']!r}")
+    username = env.get("SMTP_USERNAME", "").strip()
+    password = env.get("SMTP_PASSWORD", "")
+    if bool(username) != bool(password):
+        raise ConfigError("SMTP_USERNAME and SMTP_PASSWORD go together: set both or neither")
+    mail_from = " ".join(env.get("MAIL_FROM", "").split())
+    if not mail_from:
+        raise ConfigError(
+            "MAIL_FROM is needed with SMTP_HOST, e.g. MAIL_FROM='Clinic <noreply@example.org>'"
+        )
+    _, address = parseaddr(mail_from)
+    local, _, domain = address.rpartition("@")
+    if not local or "." not in domain or not address.isascii() or " " in address:
+        raise ConfigError(f"MAIL_FROM must be an email address, not {mail_from!r}")
+    return SmtpSettings(host, mail_from, int(raw_port), tls, username, Secret(password))
+
+
 def from_env(env: Mapping[str, str] | None = None) -> Settings:
     """Build Settings from environment variables, raising ConfigError on bad values."""
     env = os.environ if env is None else env
@@ -258,4 +307,5 @@ def from_env(env: Mapping[str, str] | None = None) -> Settings:
         backup_keep=int(_positive(env, "BACKUP_KEEP", Settings.backup_keep, whole=True)),
         backup_time=_time_of_day(env, "BACKUP_TIME", time(3, 15)),
         body_timeout_seconds=_positive(env, "REQUEST_BODY_TIMEOUT", Settings.body_timeout_seconds),
+        smtp=_smtp(env),
     )

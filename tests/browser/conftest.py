@@ -148,10 +148,13 @@ class LiveServer:
 
 
 @pytest.fixture(scope="module")
-def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    """The app served on 127.0.0.1:<free port> from a daemon thread, for one test module."""
+def live_server(
+    tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Iterator[LiveServer]:
+    """The app served on 127.0.0.1:<free port> from a daemon thread, for one test module
+    (a module's LIVE_SETTINGS dict changes its settings, e.g. a shorter polling interval)."""
     tmp = tmp_path_factory.mktemp("browser-server")
-    settings = make_settings(tmp)
+    settings = make_settings(tmp, **getattr(request.module, "LIVE_SETTINGS", {}))
     clock = FakeClock(DEFAULT_NOW, running=True)
     app = create_app(settings, clock=clock)
 
@@ -226,6 +229,8 @@ class Tab:
     def __init__(self, page: Page, path: str = "/") -> None:
         self.page = page
         self.loads = 0
+        # A page still loading (the one a sign-in led to) must not count as a reload.
+        page.wait_for_load_state("load")
         page.on("load", self._on_load)
         response = page.goto(path, wait_until="load")
         assert response is not None and response.status == 200

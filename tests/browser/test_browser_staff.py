@@ -160,7 +160,7 @@ def test_staff_find_follow_up_and_sign_out(
     title = staff.locator("#list-title")
     rows = staff.locator("#request-list tbody th[scope=row] a")
     expect(rows).to_have_count(2)
-    expect(title).to_have_text("2 requests")
+    expect(title).to_have_text("2 requests · Needs action")
     # axe on the dashboard: test_dashboard_has_no_axe_violations (a known violation).
 
     # Search as you type: the list is swapped in and the URL follows, without a reload.
@@ -168,7 +168,7 @@ def test_staff_find_follow_up_and_sign_out(
     with staff.expect_response(re.compile(r"/staff\?(.*&)?q=Zabrow")) as answer:
         staff.locator("#q").press_sequentially("Zabrow")
     assert answer.value.request.headers.get("hx-request") == "true"
-    expect(title).to_have_text("1 result for “Zabrow”")
+    expect(title).to_have_text("1 result for “Zabrow” · all requests")
     expect(rows).to_have_text(["Wilhelmina Zabrowski"])
     expect(staff.locator("#request-list .ref")).to_have_text([reference])
     query = parse_qs(urlsplit(staff.url).query)
@@ -181,7 +181,7 @@ def test_staff_find_follow_up_and_sign_out(
     response = staff.reload()
     assert response is not None and response.status == 200
     expect(staff.locator("h1")).to_have_text("Consultation requests")
-    expect(title).to_have_text("1 result for “Zabrow”")
+    expect(title).to_have_text("1 result for “Zabrow” · all requests")
     expect(rows).to_have_text(["Wilhelmina Zabrowski"])
     expect(staff.locator("#q")).to_have_value("Zabrow")
 
@@ -259,7 +259,7 @@ def test_dashboard_has_no_axe_violations(
     assert_no_axe_violations(page, "dashboard")
     page.wait_for_function("() => typeof window.htmx === 'object'")
     page.locator("#q").press_sequentially("Abernathy")
-    expect(page.locator("#list-title")).to_have_text("1 result for “Abernathy”")
+    expect(page.locator("#list-title")).to_have_text("1 result for “Abernathy” · all requests")
     assert_no_axe_violations(page, "dashboard, filtered")
 
 

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import sqlite3
+from datetime import date
 
 from webapp.db import migrate
-from webapp.followup import Filter, _where
+from webapp.queue import Filter, _where
 
 
 def fill(path, n: int) -> sqlite3.Connection:
@@ -26,8 +27,8 @@ def fill(path, n: int) -> sqlite3.Connection:
 
 
 def matches(conn, q: str, status: str = "") -> int:
-    where, params = _where(Filter(status=status, q=q))
-    return conn.execute(f"SELECT count(*) FROM consultations{where}", params).fetchone()[0]
+    where, params = _where(Filter(status=status, q=q), date(2026, 12, 1), 0)
+    return conn.execute(f"SELECT count(*) FROM consultations c{where}", params).fetchone()[0]
 
 
 def test_index_and_counts_follow_inserts_updates_and_deletes(tmp_path):

@@ -20,6 +20,7 @@ from tests.helpers import (
     query,
     with_cookie,
 )
+from webapp.settings import ROOT
 
 NEW = "granite-meadow-lantern-77"
 CHROME = (
@@ -79,10 +80,12 @@ def test_a_persons_request_does_count(client, staff, clock):
         assert is_signed_in(client, cookie)  # a page load: activity
 
 
-def test_the_badge_polls_with_the_header(client, staff):
+def test_the_dashboard_polls_with_the_header(client, staff):
     cookie = cookie_from(client)
     page = client.get("/staff", headers=with_cookie(cookie)).text
-    assert """data-hx-headers='{"X-Staff-Poll": "1"}'""" in page
+    assert 'data-state-url="/staff/queue-state"' in page and "/js/queue." in page
+    script = (ROOT / "static" / "js" / "queue.js").read_text()
+    assert script.count('"X-Staff-Poll": "1"') == 1  # every request it makes sends it
 
 
 # --- sessions ----------------------------------------------------------------------------------

@@ -33,15 +33,21 @@ ROW = re.compile(r'<th scope="row"><a href="/staff/requests/(\d+)">([^<]*)</a>')
 FLAG = "No contact after 1 business day"
 CSV_HEADER = [
     "Reference",
-    "Received (UTC)",
+    "Received (America/New_York)",
     "Status",
+    "Assigned to",
+    "Follow-up date",
+    "Contact attempts",
+    "Closed (America/New_York)",
     "Name",
     "Email",
     "Phone",
     "Preferred contact",
     "Best time",
     "Message",
+    "Notes",
 ]
+NAME, EMAIL_COLUMN, PHONE, METHOD, BEST, MESSAGE = 7, 8, 9, 10, 11, 12
 
 
 # --- fixtures and helpers ----------------------------------------------------------------------
@@ -121,33 +127,51 @@ def three(staff_client) -> dict[str, int]:
     }  # fmt: skip
 
 
-def test_dashboard_lists_newest_first_with_counts(staff_client, three):
+def test_dashboard_shows_what_needs_action_oldest_first_with_counts(staff_client, three):
     response = staff_client.get("/staff")
     assert response.status_code == 200
     assert response.headers["vary"] == "HX-Request"
     assert response.headers["cache-control"] == "no-store"
     page = response.text
     assert "<html" in page and '<section id="request-list"' in page
-    assert names(page) == ["Nora Newest", "Mabel Middle", "Olive Oldest"]
-    assert "3 requests" in page
+    # "Needs action": the new requests (not Mabel, contacted), oldest first.
+    assert names(page) == ["Olive Oldest", "Nora Newest"]
+    assert "2 requests · Needs action" in page
+    assert "<title>(2) Requests · Staff" in page
     assert "New: <strong>2</strong>" in page
     assert "Contacted: <strong>1</strong>" in page
     assert "Scheduled: <strong>0</strong>" in page
     assert "Not a fit: <strong>0</strong>" in page
     assert "Closed: <strong>0</strong>" in page
-    assert '<option value="">All (3)</option>' in page
+    assert "All: <strong>3</strong>" in page
+    assert "Needs action: <strong>2</strong>" in page
+    assert '<option value="">Needs action (2)</option>' in page
+    assert '<option value="all">All (3)</option>' in page
     assert '<option value="new">New (2)</option>' in page
+    assert '<option value="">Default order</option>' in page
     assert "<strong>2</strong> new</a>" in page
     assert "1 h ago" in page and "3 h ago" in page
     assert "(518) 555-0123" in page  # text message: the phone is shown
     assert "olive@example.org" in page  # email: the address is shown
+    # Every other view lists newest first, as does a search.
+    everything = staff_client.get("/staff?status=all").text
+    assert names(everything) == ["Nora Newest", "Mabel Middle", "Olive Oldest"]
+    assert "3 requests · All" in everything
+    assert names(staff_client.get("/staff?sort=oldest&status=all").text) == [
+        "Olive Oldest",
+        "Mabel Middle",
+        "Nora Newest",
+    ]
+    assert '<option value="oldest" selected>' in staff_client.get("/staff?sort=oldest").text
 
 
 def test_empty_dashboard(staff_client):
     page = staff_client.get("/staff").text
-    assert "0 requests" in page
-    assert "No requests match." in page
+    assert "0 requests · Needs action" in page
+    assert "Nothing needs action: no new requests and no follow-ups due." in page
     assert "Page 1 of 1" in page
+    assert "<title>Requests · Staff" in page
+    assert "No requests match." in staff_client.get("/staff?status=closed").text
 
 
 def test_filter_by_status(staff_client, three):
@@ -158,8 +182,8 @@ def test_filter_by_status(staff_client, three):
     assert '<option value="contacted" selected>' in page
     assert names(staff_client.get("/staff?status=new").text) == ["Nora Newest", "Olive Oldest"]
     assert names(staff_client.get("/staff?status=closed").text) == []
-    # An unknown status shows everything rather than failing.
-    assert len(names(staff_client.get("/staff?status=bogus").text)) == 3
+    # An unknown status shows the default view rather than failing.
+    assert names(staff_client.get("/staff?status=bogus").text) == ["Olive Oldest", "Nora Newest"]
 
 
 @pytest.mark.parametrize(
@@ -198,19 +222,21 @@ def test_pagination(staff_client):
     for n in range(30):
         add_request(staff_client, f"Person {n:02d}", ago=timedelta(minutes=60 - n))
     first = staff_client.get("/staff").text
-    assert names(first) == [f"Person {n:02d}" for n in range(29, 4, -1)]
+    assert names(first) == [f"Person {n:02d}" for n in range(25)]
     assert "Page 1 of 2" in first
     assert 'href="/staff?page=2"' in first and 'rel="next"' in first
     assert 'rel="prev"' not in first
     second = staff_client.get("/staff?page=2").text
-    assert names(second) == ["Person 04", "Person 03", "Person 02", "Person 01", "Person 00"]
+    assert names(second) == ["Person 25", "Person 26", "Person 27", "Person 28", "Person 29"]
     assert "Page 2 of 2" in second
     assert 'rel="prev"' in second and 'rel="next"' not in second
     assert "30 requests" in second
     beyond = staff_client.get("/staff?page=3").text
-    assert names(beyond) == [] and "No requests match." in beyond
+    assert names(beyond) == []
     for bad in ("abc", "0", "-1", "", "1.5"):
         assert names(staff_client.get(f"/staff?page={bad}").text) == names(first), bad
+    newest = staff_client.get("/staff?status=all&page=2").text
+    assert names(newest) == ["Person 04", "Person 03", "Person 02", "Person 01", "Person 00"]
 
 
 def test_pager_links_keep_the_filter(staff_client):
@@ -237,7 +263,7 @@ def test_each_url_is_a_full_page_and_htmx_gets_only_the_list(staff_client, three
     assert partial.headers["cache-control"] == "no-store"
     assert partial.text.lstrip().startswith('<section id="request-list"')
     assert partial.text.rstrip().endswith("</section>")
-    assert "<html" not in partial.text and "<form" not in partial.text
+    assert "<html" not in partial.text and '<form class="filters"' not in partial.text
     assert names(partial.text) == names(full.text)
 
 
@@ -248,7 +274,6 @@ def test_new_count_fragment(staff_client, three):
     fragment = response.text.strip()
     assert fragment.startswith('<a id="new-count" class="new-count new-count--some"')
     assert "<strong>2</strong> new" in fragment
-    assert 'hx-get="/staff/new-count"' in fragment
     assert "<html" not in fragment
     execute(staff_client, "UPDATE consultations SET status = 'closed'")
     fragment = staff_client.get("/staff/new-count", headers=htmx()).text
@@ -267,7 +292,7 @@ def test_overdue_after_one_business_day_of_open_time(staff_client, clock):
     handled = add_request(staff_client, "Handled Hal", status="contacted",
                           created=datetime(2026, 11, 20, 10, 0, tzinfo=ET))  # fmt: skip
     ancient = add_request(staff_client, "Ancient Ada", created=datetime(2026, 10, 1, tzinfo=ET))
-    page = staff_client.get("/staff").text
+    page = staff_client.get("/staff?status=all").text
     rows = {
         name: row
         for row in re.findall(r"<tr.*?</tr>", page, re.S)
@@ -565,50 +590,56 @@ def read_csv(response) -> list[list[str]]:
 
 
 def test_csv_export_is_safe_to_open_in_a_spreadsheet(staff_client, hostile, staff):
-    response = staff_client.get("/staff/requests.csv")
+    response = staff_client.get("/staff/requests.csv?status=all")
     assert response.status_code == 200
     assert response.headers["content-type"] == "text/csv; charset=utf-8"
+    # The file is named in the clinic's time, as its dates are (10:30 AM ET is 15:30 UTC).
     assert response.headers["content-disposition"] == (
-        'attachment; filename="requests-20261201-1530.csv"'
+        'attachment; filename="requests-20261201-1030.csv"'
     )
     assert response.headers["cache-control"] == "no-store"
     rows = read_csv(response)
     assert rows[0] == CSV_HEADER
     body = rows[1:]
-    assert [r[3] for r in body] == ["Plain Pat", "'" + FORMULA, SCRIPT]
-    by_name = {r[3]: r for r in body}
+    assert [r[NAME] for r in body] == ["Plain Pat", "'" + FORMULA, SCRIPT]
+    by_name = {r[NAME]: r for r in body}
     formula = by_name["'" + FORMULA]
-    assert formula[4] == "'=1+2@example.org"
-    assert formula[8] == "'@SUM(1+1)"
-    assert formula[2] == "New" and formula[6] == "Email" and formula[7] == "Any time"
+    assert formula[EMAIL_COLUMN] == "'=1+2@example.org"
+    assert formula[MESSAGE] == "'@SUM(1+1)"
+    assert formula[2] == "New" and formula[METHOD] == "Email" and formula[BEST] == "Any time"
     plain = by_name["Plain Pat"]
-    assert plain[5] == "(518) 555-0123" and plain[8] == "'-2+3 and\ttabs"
-    assert plain[2] == "Contacted" and plain[6] == "Phone call"
-    assert by_name[SCRIPT][8] == "<img src=x onerror=alert(2)>"
+    assert plain[PHONE] == "(518) 555-0123" and plain[MESSAGE] == "'-2+3 and\ttabs"
+    assert plain[2] == "Contacted" and plain[METHOD] == "Phone call"
+    assert by_name[SCRIPT][MESSAGE] == "<img src=x onerror=alert(2)>"
     assert re.fullmatch(r"AKI-\w+", plain[0])
-    assert plain[1] == "2026-12-01T15:30:00.000000Z"
+    assert plain[1] == "2026-12-01 10:30"
+    assert by_name[SCRIPT][1] == "2026-12-01 08:30"
     for row in body:
         for cell in row:
             assert cell[:1] not in ("=", "+", "-", "@", "\t", "\r", "|", "%"), cell
     [entry] = audit(staff_client, "export_csv")
     assert entry["actor"] == EMAIL and entry["staff_id"] == staff
-    assert entry["detail"] == "3 rows"
+    assert entry["detail"] == "3 rows, status all"
 
 
 def test_csv_export_follows_the_filter(staff_client, hostile):
     rows = read_csv(staff_client.get("/staff/requests.csv?status=new&q=example.org&page=2"))
     assert rows[0] == CSV_HEADER
-    assert sorted(r[3] for r in rows[1:]) == sorted(["'" + FORMULA, SCRIPT])
+    assert sorted(r[NAME] for r in rows[1:]) == sorted(["'" + FORMULA, SCRIPT])
     rows = read_csv(staff_client.get("/staff/requests.csv?status=contacted"))
-    assert [r[3] for r in rows[1:]] == ["Plain Pat"]
+    assert [r[NAME] for r in rows[1:]] == ["Plain Pat"]
     rows = read_csv(staff_client.get("/staff/requests.csv?q=nobody-matches"))
     assert rows == [CSV_HEADER]
+    # The default view: what needs action, oldest first.
+    rows = read_csv(staff_client.get("/staff/requests.csv"))
+    assert [r[NAME] for r in rows[1:]] == [SCRIPT, "'" + FORMULA]
     details = [r["detail"] for r in audit(staff_client, "export_csv")]
     # What was exported and how much, never the search text (it may be a name).
     assert details == [
         "2 rows, status new, with a search",
         "1 rows, status contacted",
         "0 rows, with a search",
+        "2 rows",
     ]
 
 
@@ -616,6 +647,7 @@ def test_csv_export_is_not_paged(staff_client):
     for n in range(30):
         add_request(staff_client, f"Person {n:02d}", ago=timedelta(minutes=n))
     assert len(read_csv(staff_client.get("/staff/requests.csv"))) == 31
+    assert len(read_csv(staff_client.get("/staff/requests.csv?status=all"))) == 31
 
 
 # --- hours and closures ------------------------------------------------------------------------
@@ -625,7 +657,7 @@ def test_a_closure_added_by_staff_shows_on_the_public_site_at_once(staff_client,
     response = post(staff_client, "/staff/hours", csrf, day="2026-12-01", reason="Staff training",
                     kind="closed", opens="10:00", closes="14:00")  # fmt: skip
     assert response.status_code == 303
-    assert response.headers["location"] == "/staff/hours"
+    assert response.headers["location"] == "/staff/hours?saved=2026-12-01#saved"
     assert [tuple(r) for r in query(staff_client, "SELECT day, opens, closes, reason FROM closures")
             ] == [("2026-12-01", None, None, "Staff training")]  # fmt: skip
     hours = staff_client.get("/staff/hours").text
@@ -684,10 +716,14 @@ def test_removing_a_closure(staff_client, csrf, staff):
     post(staff_client, "/staff/hours", csrf, day="2026-12-24", reason="Christmas Eve")
     assert "Christmas Eve" in staff_client.get("/clinic").text
     hours = staff_client.get("/staff/hours").text
-    assert 'action="/staff/hours/2026-12-24/delete"' in hours
+    # "Remove" asks first (a page of its own), then posts.
+    assert 'href="/staff/hours/2026-12-24/remove">Remove' in hours
+    confirm = staff_client.get("/staff/hours/2026-12-24/remove").text
+    assert 'action="/staff/hours/2026-12-24/delete"' in confirm
+    assert query(staff_client, "SELECT count(*) FROM closures")[0][0] == 1
     response = post(staff_client, "/staff/hours/2026-12-24/delete", csrf)
     assert response.status_code == 303
-    assert response.headers["location"] == "/staff/hours"
+    assert response.headers["location"].startswith("/staff/hours?removed=")
     assert query(staff_client, "SELECT count(*) FROM closures")[0][0] == 0
     assert "Christmas Eve" not in staff_client.get("/clinic").text
     assert "specialOpeningHoursSpecification" not in jsonld(staff_client.get("/").text)
@@ -695,7 +731,8 @@ def test_removing_a_closure(staff_client, csrf, staff):
     [entry] = audit(staff_client, "closure_remove")
     assert entry["detail"] == "2026-12-24" and entry["actor"] == EMAIL
     # Removing again: nothing there, nothing audited.
-    assert post(staff_client, "/staff/hours/2026-12-24/delete", csrf).status_code == 303
+    again = post(staff_client, "/staff/hours/2026-12-24/delete", csrf)
+    assert again.status_code == 303 and again.headers["location"] == "/staff/hours"
     assert len(audit(staff_client, "closure_remove")) == 1
     for bad in ("2026-13-01", "tomorrow", "2026-1-5"):
         assert post(staff_client, f"/staff/hours/{bad}/delete", csrf).status_code == 404

@@ -957,10 +957,10 @@ def main() -> int:  # noqa: C901 (one linear script)
             return [
                 Endpoint(
                     f"staff{count}",
-                    f"GET /staff (dashboard), {n} stored",
+                    f"GET /staff (dashboard, Needs action), {n} stored",
                     "/staff",
                     (*BROWSER, cookie),
-                    f"{count} requests".encode(),
+                    b"requests \xc2\xb7 Needs action",
                     staff_goal if count >= 100_000 else None,
                 ),
                 Endpoint(

@@ -1,4 +1,5 @@
-"""Follow-up rules: the dashboard filter, status moves, note checks and CSV cells."""
+"""Follow-up rules: status moves, note checks and CSV cells (the queue's filter and search:
+test_queue.py)."""
 
 from __future__ import annotations
 
@@ -6,130 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from webapp.followup import (
-    FINISHED,
-    MAX_NOTE,
-    MAX_QUERY,
-    NEXT,
-    STATUSES,
-    Filter,
-    _where,
-    csv_safe,
-    fts_query,
-    note_problem,
-)
-from webapp.views.staff import age_text
-
-# --- Filter --------------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("params", "expected"),
-    [
-        ({}, Filter("", "", 1)),
-        ({"status": "new"}, Filter("new", "", 1)),
-        ({"status": "not_a_fit"}, Filter("not_a_fit", "", 1)),
-        ({"status": "bogus"}, Filter("", "", 1)),
-        ({"status": "NEW"}, Filter("", "", 1)),
-        ({"status": "new' OR 1=1 --"}, Filter("", "", 1)),
-        ({"page": "2"}, Filter("", "", 2)),
-        ({"page": " 3 "}, Filter("", "", 3)),
-        ({"page": "abc"}, Filter("", "", 1)),
-        ({"page": ""}, Filter("", "", 1)),
-        ({"page": "1.5"}, Filter("", "", 1)),
-        ({"page": "0"}, Filter("", "", 1)),
-        ({"page": "-4"}, Filter("", "", 1)),
-        ({"page": "9" * 30}, Filter("", "", 100_000)),
-        ({"q": "  Ann   Example \t"}, Filter("", "Ann Example", 1)),
-        ({"q": "\n"}, Filter("", "", 1)),
-        ({"status": "closed", "q": "ann", "page": "4", "other": "x"}, Filter("closed", "ann", 4)),
-    ],
-)
-def test_filter_parse(params, expected):
-    assert Filter.parse(params) == expected
-
-
-def test_a_long_query_is_truncated():
-    parsed = Filter.parse({"q": "x" * 500})
-    assert parsed.q == "x" * MAX_QUERY
-
-
-def test_a_query_is_truncated_after_spaces_are_collapsed():
-    parsed = Filter.parse({"q": "a" + " " * 300 + "b"})
-    assert parsed.q == "a b"
-
-
-@pytest.mark.parametrize(
-    ("filter_", "changes", "expected"),
-    [
-        (Filter(), {}, {}),
-        (Filter("new", "ann", 1), {}, {"status": "new", "q": "ann"}),
-        (Filter("new", "ann", 3), {}, {"status": "new", "q": "ann", "page": "3"}),
-        (Filter("new", "ann", 3), {"page": 2}, {"status": "new", "q": "ann", "page": "2"}),
-        (Filter("new", "ann", 3), {"page": 1}, {"status": "new", "q": "ann"}),
-        (Filter("new", "ann", 3), {"page": ""}, {"status": "new", "q": "ann"}),
-        (Filter("", "ann", 2), {"status": "closed"}, {"status": "closed", "q": "ann", "page": "2"}),
-    ],
-)
-def test_filter_query(filter_, changes, expected):
-    assert filter_.query(**changes) == expected
-
-
-@pytest.mark.parametrize(
-    ("q", "expected"),
-    [
-        ("ann", '{full_name email} : "ann"'),
-        ('say "hi"', '{full_name email} : "say ""hi"""'),
-        ("555-0123", '{full_name email} : "555-0123" OR phone : "5550123"'),
-        ("(518) 555", '{full_name email} : "(518) 555" OR phone : "518555"'),
-        ("12", None),
-    ],
-)
-def test_fts_query_quotes_text_and_searches_phone_digits(q, expected):
-    assert fts_query(q) == expected
-
-
-@pytest.mark.parametrize(
-    ("q", "like"),
-    [("an", "%an%"), ("%_", "%\\%\\_%"), ("\\", "%\\\\%")],
-)
-def test_short_searches_scan_with_escaped_wildcards(q, like):
-    where, params = _where(Filter(q=q))
-    assert "LIKE ? ESCAPE" in where
-    assert params == [like, like]
-    assert q.strip("\\") == "" or q not in where  # values are bound, never pasted into SQL
-
-
-def test_status_and_search_are_both_applied():
-    where, params = _where(Filter("new", "ann", 1))
-    assert where.startswith(
-        " WHERE suspected_spam IS NULL AND status = ?"
-        " AND id IN (SELECT rowid FROM consultations_fts"
-    )
-    assert params == ["new", '{full_name email} : "ann"']
-
-
-@pytest.mark.parametrize(
-    ("filter_", "where"),
-    [
-        (Filter(), " WHERE suspected_spam IS NULL"),
-        (Filter("closed"), " WHERE suspected_spam IS NULL AND status = ?"),
-        (Filter("spam"), " WHERE suspected_spam IS NOT NULL"),
-    ],
-)
-def test_suspected_spam_only_under_its_own_filter(filter_, where):
-    assert _where(filter_)[0] == where
-    assert _where(Filter(filter_.status, "ann"))[0].startswith(where + " AND id IN")
-
-
-@pytest.mark.parametrize(
-    ("params", "status"),
-    [({"status": "spam"}, "spam"), ({"status": "new"}, "new"), ({"status": "SPAM"}, "")],
-)
-def test_the_spam_filter_parses(params, status):
-    assert Filter.parse(params).status == status
-    assert Filter.parse(params).query().get("status", "") == status
-
+from webapp.followup import FINISHED, MAX_NOTE, NEXT, STATUSES, csv_safe, note_problem
+from webapp.views.worklist import age_text
 
 # --- status moves --------------------------------------------------------------------------------
 

@@ -9,7 +9,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from webapp import accounts, mfa, totp
+from webapp import accounts, mfa, notifications, totp
 from webapp.accounts import Actor
 from webapp.auth import get_staff, password_problem
 from webapp.context import ctx
@@ -33,6 +33,7 @@ DONE = {
     "mfa-off": "Two-factor sign-in is off.",
     "session": "That session has ended.",
     "others": "Your other sessions have ended.",
+    "mail": "Your choice of email about new requests is saved.",
 }
 
 
@@ -44,10 +45,14 @@ async def _context(request: Request, **extra: Any) -> dict[str, Any]:
         "sessions": await accounts.own_sessions(app.db, session.staff.id, session.id_hash),
         "codes_left": await mfa.unused_codes(app.db, session.staff.id),
         "mfa_required": app.settings.staff_mfa == "required",
+        "request_mail": await notifications.request_mail_choice(app.db, session.staff.id),
+        "mail_choices": notifications.CHOICES,
+        "mail_configured": app.mailer.configured,
         "tz": app.clinic.schedule.tz,
         "done": done,
         "password_error": "",
         "mfa_error": "",
+        "mail_error": "",
         "robots": "noindex",
         **extra,
     }
@@ -220,11 +225,25 @@ async def end_other_sessions(request: Request) -> Response:
     return RedirectResponse("/staff/account?done=others", status_code=303)
 
 
+@require_staff
+async def request_mail(request: Request) -> Response:
+    """Choose the new-request email: each one, a daily digest, or none."""
+    app = ctx(request)
+    choice = (await staff_form(request)).get("request_mail", "")
+    try:
+        await notifications.set_request_mail(app.db, signed_in(request).staff, choice, app.clock())
+    except notifications.UnknownChoice:
+        context = await _context(request, mail_error="Choose one of the options offered.")
+        return await render(request, "staff/account.html", context, status_code=422)
+    return RedirectResponse("/staff/account?done=mail#mail", status_code=303)
+
+
 routes = [
     Route("/staff/account", account_page, name="staff_account"),
     Route(
         "/staff/account/password", change_password, methods=["POST"], name="staff_account_password"
     ),
+    Route("/staff/account/mail", request_mail, methods=["POST"], name="staff_account_mail"),
     Route("/staff/account/two-factor", setup_page, name="staff_mfa_setup"),
     Route("/staff/account/two-factor", confirm_setup, methods=["POST"], name="staff_mfa_confirm"),
     Route("/staff/account/two-factor/off", turn_off, methods=["POST"], name="staff_mfa_off"),

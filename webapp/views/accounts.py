@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import aiosqlite
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
@@ -85,17 +86,39 @@ async def invite(request: Request) -> Response:
         return await render(request, "staff/accounts.html", context, status_code=422)
     staff = signed_in(request).staff
     now = app.clock()
+    base, tz = _base(request), app.clinic.schedule.tz
+
+    def message_for(invitation: invitations.Invitation, token: str) -> invitations.Message:
+        url = invitations.link(base, token)
+        expires = invitation.expires_at.astimezone(tz)
+        return invitations.message(app.clinic.name, staff.email, url, expires)
+
+    async def mail(
+        conn: aiosqlite.Connection, invitation: invitations.Invitation, token: str
+    ) -> None:
+        text = message_for(invitation, token)
+        await app.notifier.invitation(conn, invitation.id, invitation.email, text, now)
+
+    mailed = app.mailer.configured
     try:
-        invitation, token = await invitations.create(app.db, email, Actor.of(staff), now)
+        invitation, token = await invitations.create(
+            app.db, email, Actor.of(staff), now, then=mail if mailed else None
+        )
     except AlreadyAnAccount:
         context = await _context(
             request, invite_error=f"{email} already has an account.", invite_email=email
         )
         return await render(request, "staff/accounts.html", context, status_code=409)
-    url = invitations.link(_base(request), token)
-    expires = invitation.expires_at.astimezone(app.clinic.schedule.tz)
-    message = invitations.message(app.clinic.name, staff.email, url, expires)
-    invited = {"email": email, "url": url, "expires": expires, "message": message}
+    if mailed:
+        app.mailer.wake()
+    message = message_for(invitation, token)
+    invited = {
+        "email": email,
+        "url": invitations.link(base, token),
+        "expires": invitation.expires_at.astimezone(tz),
+        "message": message,
+        "mailed": mailed,
+    }
     return await render(request, "staff/accounts.html", await _context(request, invited=invited))
 
 

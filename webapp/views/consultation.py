@@ -256,11 +256,13 @@ async def submit_consultation(request: Request) -> Response:
     signal = automated_signal(values, token.age, state.settings.min_submit_seconds)
     _, schedule = await schedule_now(request)
     client = client_key(request)
+    origin = f"{request.url.scheme}://{request.url.netloc}"
     try:
         stored = await store(
             state.db, submission, token.nonce, now, state.intake.admit(client, now),
             reply_by=reply_by(now, schedule), signal=signal,
             flood=state.intake.flood(client, now),
+            after_insert=state.notifier.after_request(origin, now),
         )  # fmt: skip
     except RateLimited:
         retry = await state.intake.retry_after(client, now)
@@ -268,6 +270,7 @@ async def submit_consultation(request: Request) -> Response:
     except StorageUnavailable:  # logged once by the database; the visitor keeps the text
         return await _form_again(request, values, {}, "unavailable", 503, UNAVAILABLE_RETRY)
     if not stored.replayed:
+        state.mailer.wake()  # its mails are in the outbox now
         flag = f" (suspected spam: {stored.suspected_spam})" if stored.suspected_spam else ""
         log.info("consultation request %s stored%s", stored.reference, flag)
     if values.get("draft"):
