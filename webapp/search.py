@@ -3,7 +3,7 @@
 SQLite's trigram tokenizer folds case but (before 3.45) cannot remove accents, so the folding
 happens before it: `consultations.search_text` holds the request's reference, name, email and
 message with accented Latin letters replaced by plain ones, set by triggers in plain SQL
-(migration 0011, from `fold_statements`), so it is right whichever connection writes a request
+(migration 0009, from `fold_statements`), so it is right whichever connection writes a request
 (the app's, the command line's, a test's). The search box's text is folded the same way here,
 from the same table (FOLD). The full-text index stays external-content, kept by the same
 triggers on `consultations`.
@@ -65,7 +65,7 @@ def fold_statements(where: str) -> list[str]:
     """The SQL that sets `consultations.search_text` for the rows `where` selects to the
     request's text folded as `fold` folds it (less the lower-casing, which the tokenizer
     does): the text, then the replacements in steps, each only on text that is not plain
-    ASCII. Migration 0011 holds these statements; a test keeps the two the same."""
+    ASCII. Migration 0009 holds these statements; a test keeps the two the same."""
     statements = [f"UPDATE consultations SET search_text = {SOURCE} WHERE {where};"]  # noqa: S608
     pairs = list(FOLD.items())
     for start in range(0, len(pairs), STEP):

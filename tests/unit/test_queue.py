@@ -30,7 +30,7 @@ from webapp.settings import ROOT
 
 ET = ZoneInfo("America/New_York")
 TODAY = date(2026, 12, 1)
-MIGRATION = ROOT / "webapp" / "migrations" / "0011_work_queue_outbox_search.sql"
+MIGRATION = ROOT / "webapp" / "migrations" / "0009_work_queue_outbox_search.sql"
 
 # --- the filter ----------------------------------------------------------------------------------
 

@@ -1,1 +1,0 @@
--- Reserved for issue 12's migration (a placeholder on this branch; dropped at merge).
