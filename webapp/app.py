@@ -16,7 +16,7 @@ from starlette.routing import Mount
 from starlette.templating import Jinja2Templates
 from starlette.types import ASGIApp
 
-from webapp import drafts, housekeeping, spam
+from webapp import drafts, housekeeping, privacy, retention, spam
 from webapp.auth import Hasher, Sessions
 from webapp.clinic import load_clinic
 from webapp.clock import Clock, system_clock
@@ -139,12 +139,13 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> ClinicApp:
     clinic = load_clinic(settings.clinic_file)
     templates = make_templates(settings, static)
     templates.env.globals["clinic"] = clinic
+    templates.env.globals["kept"] = privacy.Kept.of(settings)
     limit, window = settings.consultation_limit
     throttle = Throttle(db, settings.secret_key)
     jobs = Jobs(db, clock, clinic.schedule.tz)
     jobs.add(housekeeping.job(db))
     jobs.add(drafts.job(db))
-    jobs.add(spam.purge_job(db))
+    jobs.add(retention.job(db, settings.retention_days))
     per_client = Limit("consultation", limit, timedelta(seconds=window))
     flood, flood_window = settings.consultation_flood
     hasher = Hasher(fast=settings.fast_password_hashing)

@@ -38,6 +38,11 @@ LABELS = {
     "mfa_failed": "Wrong two-factor code",
     "recovery_codes_new": "Made new recovery codes",
     "recovery_code_used": "Signed in with a recovery code",
+    # Privacy (webapp/privacy.py, retention.py): by reference and counts only.
+    "search": "Searched the requests",
+    "erase": "Erased the person's data on request",
+    "export_person": "Made a copy of the person's data",
+    "retention": "Deleted data past its retention time",
 }
 
 

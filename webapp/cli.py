@@ -7,7 +7,9 @@ Running the site:
 
 Data:
   backup         copy the database safely while the site runs
-  purge          delete requests closed more than a year ago
+  purge          delete what is past its retention time (a daily job does this by itself)
+  erase          erase a person's data on request (a request, its notes, same-contact ones)
+  export-person  a copy of everything held about a person, as JSON or a web page
   closure        add, remove or list dated closures and special hours
 
 Staff accounts:
@@ -32,7 +34,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import TypeVar
 from zoneinfo import ZoneInfo
 
-from webapp import closures
+from webapp import closures, privacy_cli
 from webapp.clock import Clock, system_clock
 from webapp.db import Database, migrate
 from webapp.settings import ConfigError, Settings, from_env
@@ -48,7 +50,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     from webapp.app import create_app
 
     app = create_app(settings, clock=args.clock)
-    logs.install()
+    logs.install(settings.log_client_address)
     config = uvicorn.Config(
         app,
         host=args.host,
@@ -246,15 +248,6 @@ def _backup(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def _purge(settings: Settings, args: argparse.Namespace) -> int:
-    from webapp.followup import purge_finished
-
-    now = args.clock()
-    gone = asyncio.run(_with_db(settings, lambda db: purge_finished(db, now)))
-    print(f"deleted {gone} request(s) closed more than a year ago")
-    return 0
-
-
 def _clinic_tz(settings: Settings) -> ZoneInfo:
     from webapp.clinic import load_clinic
 
@@ -319,9 +312,7 @@ def parser() -> argparse.ArgumentParser:
         cmd.add_argument("email")
         cmd.set_defaults(run=_staff)
     sub.add_parser("list-staff", help="list staff accounts").set_defaults(run=_staff)
-    sub.add_parser(
-        "purge", help="delete requests closed more than a year ago (run daily, e.g. from cron)"
-    ).set_defaults(run=_purge)
+    privacy_cli.add_commands(sub)
     return top
 
 

@@ -51,6 +51,10 @@ class Settings:
     extra: Mapping[str, str] = field(default_factory=dict)
     # Staff two-factor sign-in: "required" (everyone must set it up) or "optional".
     staff_mfa: str = "optional"
+    # Privacy: closed requests are deleted this many days after closing (the daily retention
+    # job); access-log lines name the client's address only when this is turned on.
+    retention_days: int = 365
+    log_client_address: bool = False
 
     @property
     def secret_key(self) -> Secret:
@@ -177,6 +181,21 @@ def _staff_mfa(env: Mapping[str, str]) -> str:
     return raw
 
 
+RETENTION_RANGE = (30, 3650)
+
+
+def _retention_days(env: Mapping[str, str]) -> int:
+    raw = env.get("RETENTION_DAYS", "").strip()
+    if not raw:
+        return Settings.retention_days
+    low, high = RETENTION_RANGE
+    if not (raw.isascii() and raw.isdigit()) or not low <= int(raw) <= high:
+        raise ConfigError(
+            f"RETENTION_DAYS must be a whole number of days from {low} to {high}, not {raw!r}"
+        )
+    return int(raw)
+
+
 def from_env(env: Mapping[str, str] | None = None) -> Settings:
     """Build Settings from environment variables, raising ConfigError on bad values."""
     env = os.environ if env is None else env
@@ -205,4 +224,6 @@ def from_env(env: Mapping[str, str] | None = None) -> Settings:
         consultation_limit=_limit(env, "CONSULTATION_RATE_LIMIT", Settings.consultation_limit),
         consultation_flood=_limit(env, "CONSULTATION_FLOOD_LIMIT", Settings.consultation_flood),
         staff_mfa=_staff_mfa(env),
+        retention_days=_retention_days(env),
+        log_client_address=_flag(env, "LOG_CLIENT_ADDRESS"),
     )

@@ -1,0 +1,365 @@
+"""What the clinic holds about one person, a copy of it, and erasing it for good.
+
+A person is found through one request (its reference or id); other requests with the same
+email address or phone number are offered too, because the same person often writes twice, but
+a family or an office may share a phone: staff choose which go. Erasure deletes the requests
+with their notes, rewrites the full-text index so no fragment of their text remains, and
+empties the write-ahead log, so the bytes of the database files no longer hold them. The audit
+trail keeps that it happened, by reference only; it never held the person's details.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import aiosqlite
+import anyio
+import jinja2
+
+from webapp import audit
+from webapp.auth import Staff
+from webapp.db import Database, checkpoint, parse_utc, utc_now_iso
+from webapp.followup import COUNT_CAP
+from webapp.hours import format_date, format_time
+from webapp.settings import Settings
+
+log = logging.getLogger(__name__)
+MAX_REFERENCE = 20
+# How the other requests matched the one asked about.
+SAME_EMAIL = "same email"
+SAME_PHONE = "same phone"
+SAME_BOTH = "same email and phone"
+
+
+class NotHeld(LookupError):
+    """No request has that reference or id (never stored, or already deleted)."""
+
+
+class NotOffered(ValueError):
+    """A request chosen for erasure or a copy is not one of those offered with this person."""
+
+
+@dataclass(frozen=True)
+class Held:
+    """One stored request, as the erasure and copy pages name it."""
+
+    id: int
+    reference: str
+    full_name: str
+    email: str
+    phone: str
+    created_at: str
+    status: str
+    suspected_spam: str | None
+    notes: int
+    match: str = ""  # "" for the request asked about, else SAME_EMAIL, SAME_PHONE, SAME_BOTH
+
+
+@dataclass(frozen=True)
+class Person:
+    """The request asked about and the other requests with the same email or phone."""
+
+    request: Held
+    others: tuple[Held, ...]
+
+    def chosen(self, other_ids: Iterable[int]) -> list[Held]:
+        """The request asked about and the chosen others; NotOffered for any other id."""
+        offered = {held.id: held for held in self.others}
+        picked = []
+        for other_id in dict.fromkeys(other_ids):
+            if other_id not in offered:
+                raise NotOffered(other_id)
+            picked.append(offered[other_id])
+        return [self.request, *picked]
+
+
+def normalise_reference(raw: str) -> str:
+    """A reference as staff might type it (" aki-7f3k2 ") in its stored form ("AKI-7F3K2")."""
+    text = raw.strip().upper()
+    if not text.startswith("AKI-"):
+        text = "AKI-" + text
+    return text[:MAX_REFERENCE]
+
+
+async def id_for(db: Database, reference: str) -> int:
+    """The id of the request with this reference; NotHeld when there is none."""
+    row = await db.fetchone(
+        "SELECT id FROM consultations WHERE reference = ?", (normalise_reference(reference),)
+    )
+    if row is None:
+        raise NotHeld(reference)
+    return int(row[0])
+
+
+_HELD = (
+    "SELECT id, reference, full_name, email, phone, created_at, status, suspected_spam,"
+    " (SELECT count(*) FROM notes n WHERE n.consultation_id = c.id) AS notes"
+    " FROM consultations c"
+)
+
+
+def _held(row: Any, match: str = "") -> Held:
+    return Held(
+        id=int(row["id"]),
+        reference=row["reference"],
+        full_name=row["full_name"],
+        email=row["email"],
+        phone=row["phone"],
+        created_at=row["created_at"],
+        status=row["status"],
+        suspected_spam=row["suspected_spam"],
+        notes=int(row["notes"]),
+        match=match,
+    )
+
+
+async def person(db: Database, consultation_id: int) -> Person:
+    """The request and every other one sharing its email (any case) or phone; NotHeld."""
+    row = await db.fetchone(f"{_HELD} WHERE id = ?", (consultation_id,))  # noqa: S608
+    if row is None:
+        raise NotHeld(consultation_id)
+    asked = _held(row)
+    rows = await db.fetchall(
+        f"{_HELD} WHERE id <> ? AND ((? <> '' AND email = ? COLLATE NOCASE)"  # noqa: S608
+        " OR (? <> '' AND phone = ?)) ORDER BY id",
+        (asked.id, asked.email, asked.email, asked.phone, asked.phone),
+    )
+    others = []
+    for other in rows:
+        email = bool(asked.email) and other["email"].lower() == asked.email.lower()
+        phone = bool(asked.phone) and other["phone"] == asked.phone
+        match = SAME_BOTH if email and phone else SAME_EMAIL if email else SAME_PHONE
+        others.append(_held(other, match))
+    return Person(asked, tuple(others))
+
+
+async def scrub_index(conn: aiosqlite.Connection) -> None:
+    """Inside the deleting transaction: rewrite the full-text index as one segment.
+
+    Deleting a row only adds a "deleted" marker to the trigram index; the old segments keep
+    three-letter fragments of the text until they are merged. 'optimize' merges every segment,
+    so the fragments go, and secure_delete zeroes the pages the old segments held."""
+    await conn.execute("INSERT INTO consultations_fts (consultations_fts) VALUES ('optimize')")
+
+
+async def forget_traces(db: Database, tries: int = 5) -> bool:
+    """After personal data was deleted: copy the write-ahead log into the database and empty
+    it (TRUNCATE), so its old pages do not keep the text. A reader in the middle of a query
+    can hold it up for a moment: tried again a few times. False when it could not finish
+    (the next retention run empties it)."""
+    for attempt in range(tries):
+        if await anyio.to_thread.run_sync(checkpoint, db.path):
+            return True
+        await anyio.sleep(0.1 * (attempt + 1))
+    log.warning("the write-ahead log could not be emptied now; the next run empties it")
+    return False
+
+
+async def erase(
+    db: Database,
+    chosen: Sequence[Held],
+    now: datetime,
+    actor: str,
+    staff_id: int | None = None,
+) -> list[str]:
+    """Delete the chosen requests with their notes, each with an audit entry naming only its
+    reference; then leave no trace of them in the index or the write-ahead log.
+
+    The first is the request asked about: NotHeld when it is gone already (nothing is done).
+    Returns the references erased (others deleted meanwhile are left out)."""
+
+    async def work(conn: aiosqlite.Connection) -> list[str]:
+        erased = []
+        for index, held in enumerate(chosen):
+            cursor = await conn.execute(
+                "DELETE FROM consultations WHERE id = ? AND reference = ?",
+                (held.id, held.reference),
+            )
+            if cursor.rowcount == 0:
+                if index == 0:
+                    raise NotHeld(held.reference)
+                continue
+            erased.append(held.reference)
+            await audit.record(
+                conn, now, actor, "erase", staff_id=staff_id, consultation_id=held.id,
+                detail=held.reference if index == 0 else f"{held.reference} ({held.match})",
+            )  # fmt: skip
+        await scrub_index(conn)
+        return erased
+
+    erased = await db.write(work)
+    await forget_traces(db)
+    return erased
+
+
+# --- a copy for the person (a subject access request) -------------------------------------------
+
+
+async def _history(db: Database, consultation_id: int, since: str) -> list[dict[str, Any]]:
+    rows = await db.fetchall(
+        "SELECT at, actor, action, detail FROM audit_log WHERE consultation_id = ? AND at >= ?"
+        " ORDER BY at, id",
+        (consultation_id, since),
+    )
+    return [
+        {
+            "at": row["at"],
+            "what": audit.LABELS.get(row["action"], row["action"]),
+            "by": row["actor"],
+            "detail": row["detail"],
+        }
+        for row in rows
+    ]
+
+
+async def copy(db: Database, chosen: Sequence[Held], clinic_name: str, now: datetime) -> Any:
+    """Everything held about the chosen requests: their fields, notes and history, as a
+    JSON-ready document (UTC times). Requests deleted meanwhile are left out."""
+    from webapp.consultations import BEST_TIMES, CONTACT_METHODS, SPAM_KINDS
+    from webapp.followup import STATUSES
+
+    requests = []
+    for held in chosen:
+        row = await db.fetchone("SELECT * FROM consultations WHERE id = ?", (held.id,))
+        if row is None:
+            continue
+        notes = await db.fetchall(
+            "SELECT n.created_at, s.email AS author, n.body FROM notes n"
+            " JOIN staff s ON s.id = n.staff_id WHERE n.consultation_id = ?"
+            " ORDER BY n.created_at, n.id",
+            (held.id,),
+        )
+        requests.append(
+            {
+                "reference": row["reference"],
+                "why_included": held.match or "the request asked about",
+                "received_at": row["created_at"],
+                "name": row["full_name"],
+                "email": row["email"],
+                "phone": row["phone"],
+                "preferred_contact": CONTACT_METHODS.get(row["contact_method"], ""),
+                "best_time": BEST_TIMES.get(row["best_time"], ""),
+                "message": row["message"],
+                "agreed_to_privacy_notice_at": row["consent_at"],
+                "status": STATUSES.get(row["status"], row["status"]),
+                "suspected_spam": SPAM_KINDS.get(row["suspected_spam"] or "") or None,
+                "reply_promised_by": row["reply_by"],
+                "closed_at": row["closed_at"],
+                "last_updated_at": row["updated_at"],
+                "notes": [
+                    {"written_at": n["created_at"], "by": n["author"], "text": n["body"]}
+                    for n in notes
+                ],
+                "history": await _history(db, held.id, row["created_at"]),
+            }
+        )
+    return {
+        "clinic": clinic_name,
+        "made_at": utc_now_iso(now),
+        "about": "Everything the clinic's website and staff tool hold about these consultation"
+        " requests: what was sent, the staff's notes, and who opened or changed each one.",
+        "requests": requests,
+    }
+
+
+async def record_copy(
+    db: Database,
+    chosen: Sequence[Held],
+    kind: str,
+    now: datetime,
+    actor: str,
+    staff_id: int | None = None,
+) -> None:
+    """Audit a copy made for the person: one entry per request, by reference only."""
+
+    async def work(conn: aiosqlite.Connection) -> None:
+        for held in chosen:
+            await audit.record(
+                conn, now, actor, "export_person", staff_id=staff_id, consultation_id=held.id,
+                detail=f"{held.reference} ({kind})",
+            )  # fmt: skip
+
+    await db.write(work)
+
+
+def local_text(stored: str | None, tz: ZoneInfo) -> str:
+    """A stored UTC time as read at the clinic: "Tuesday, December 1, 2026, 10:30 AM ET"."""
+    if not stored:
+        return ""
+    local = parse_utc(stored).astimezone(tz)
+    return f"{format_date(local.date())}, {format_time(local.time())} ET"
+
+
+def copy_as_html(document: Any, templates_dir: Path, tz: ZoneInfo) -> str:
+    """The copy as one readable, self-contained web page (templates/person_copy.html)."""
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(templates_dir),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["local"] = lambda stored: local_text(stored, tz)
+    return env.get_template("person_copy.html").render(doc=document)
+
+
+# --- what the privacy page promises ------------------------------------------------------------
+
+BACKUP_KEEP_DEFAULT = 14
+
+
+@dataclass(frozen=True)
+class Kept:
+    """How long each kind of data is kept, as the privacy page states it (from the settings,
+    so the page and the retention job cannot disagree)."""
+
+    retention_days: int
+    spam_days: int
+    draft_minutes: int
+    rate_limit_hours: int
+    backup_days: int
+    log_client_address: bool
+
+    @classmethod
+    def of(cls, settings: Settings) -> Kept:
+        """The figures for these settings."""
+        from webapp import drafts, spam, throttle
+
+        # Daily backups (BACKUP_KEEP, when the site makes them) keep copies of deleted data
+        # until the oldest copy holding it is replaced.
+        backup_days = int(getattr(settings, "backup_keep", BACKUP_KEEP_DEFAULT))
+        return cls(
+            retention_days=settings.retention_days,
+            spam_days=spam.KEEP.days,
+            draft_minutes=int(drafts.TTL.total_seconds() // 60),
+            rate_limit_hours=int(throttle.KEEP.total_seconds() // 3600),
+            backup_days=backup_days,
+            log_client_address=settings.log_client_address,
+        )
+
+    @property
+    def retention_words(self) -> str:
+        """RETENTION_DAYS for people: "12 months (365 days)", "2 years (730 days)", "90 days"."""
+        days = self.retention_days
+        if days % 365 == 0:
+            years = days // 365
+            return f"{'12 months' if years == 1 else f'{years} years'} ({days} days)"
+        return f"{days} days"
+
+
+async def record_search(
+    db: Database, now: datetime, staff: Staff, results: int, capped: bool, status: str
+) -> None:
+    """Audit a search of the requests: that it happened and how many matched, never what was
+    typed (a name, an email, a phone number)."""
+    found = f"{COUNT_CAP:,}+" if capped else f"{results:,}"
+    detail = f"{found} result{'s' if results != 1 else ''}"
+    if status:
+        detail += f", status {status}"
+    await audit.log(db, now, staff.email, "search", staff_id=staff.id, detail=detail)
