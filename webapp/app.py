@@ -34,7 +34,7 @@ from webapp.settings import Settings
 from webapp.signin import SignIn
 from webapp.static import StaticAssets
 from webapp.throttle import Limit, Throttle
-from webapp.views import account, accounts, consultation, errors, public, staff, staff_auth
+from webapp.views import account, accounts, consultation, errors, person, public, staff, staff_auth
 
 log = logging.getLogger("webapp")
 
@@ -130,6 +130,7 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> ClinicApp:
             *staff.routes,
             *account.routes,
             *accounts.routes,
+            *person.routes,
             Mount("/static", app=static, name="static"),
         ],
         middleware=[Middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)],

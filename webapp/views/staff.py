@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from webapp import audit, closures, followup
+from webapp import audit, closures, followup, privacy
 from webapp.consultations import BEST_TIMES, CONTACT_METHODS, SPAM_KINDS, format_phone
 from webapp.context import ctx
 from webapp.db import parse_utc
@@ -30,6 +30,7 @@ from webapp.followup import (
     TransitionRefused,
 )
 from webapp.hours import format_reply_by, open_time_between, regular_day_length
+from webapp.views import person
 from webapp.views.common import is_htmx, render, schedule_now, template_response, upcoming
 from webapp.views.staff_auth import require_staff, signed_in, staff_form, staff_of
 
@@ -85,6 +86,10 @@ async def _list_context(request: Request, filter_: Filter | None = None) -> dict
     counts = await followup.counts(db)
     rows, total = await followup.search(db, filter_, counts)
     capped = total > followup.COUNT_CAP
+    if filter_.q:  # audited: that staff searched and how many matched, never what was typed
+        await privacy.record_search(
+            db, ctx(request).clock(), staff_of(request), total, capped, filter_.status
+        )
     pages = max(1, -(-total // followup.PER_PAGE))
     if capped:  # the exact number is unknown: offer the next page while pages are full
         pages = filter_.page + (1 if len(rows) == followup.PER_PAGE else 0)
@@ -177,6 +182,7 @@ async def request_page(request: Request) -> Response:
     found = await _read_request(request, consultation_id)
     await followup.record_view(app.db, consultation_id, staff_of(request), app.clock())
     context = await _detail_context(request, found)
+    context.update(await person.person_context(request, found))  # admins: copy, erase
     return await render(request, "staff/request.html", context)
 
 
