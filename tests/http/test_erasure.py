@@ -344,6 +344,7 @@ def test_a_search_is_audited_with_its_count_not_its_words(client, people):
     client.get("/staff?q=Vindraxby", headers=with_cookie(nurse))
     client.get("/staff?q=555-0177&status=new", headers=with_cookie(nurse))
     client.get("/staff?status=new", headers=with_cookie(nurse))  # a filter, not a search
+    client.get("/staff?q=Vindraxby", headers=with_cookie(nurse, **{"X-Staff-Poll": "1"}))
     searches = audit(client, "search")
     assert [(s["actor"], s["detail"]) for s in searches] == [
         (NURSE, "3 results"),

@@ -32,7 +32,7 @@ from webapp.followup import (
 from webapp.hours import format_reply_by, open_time_between, regular_day_length
 from webapp.views import person
 from webapp.views.common import is_htmx, render, schedule_now, template_response, upcoming
-from webapp.views.staff_auth import require_staff, signed_in, staff_form, staff_of
+from webapp.views.staff_auth import is_poll, require_staff, signed_in, staff_form, staff_of
 
 OVERDUE_SCAN = timedelta(days=31)
 
@@ -86,7 +86,7 @@ async def _list_context(request: Request, filter_: Filter | None = None) -> dict
     counts = await followup.counts(db)
     rows, total = await followup.search(db, filter_, counts)
     capped = total > followup.COUNT_CAP
-    if filter_.q:  # audited: that staff searched and how many matched, never what was typed
+    if filter_.q and not is_poll(request):  # audited: how many matched, never what was typed
         await privacy.record_search(
             db, ctx(request).clock(), staff_of(request), total, capped, filter_.status
         )
