@@ -120,18 +120,21 @@ def _held(row: Any, match: str = "") -> Held:
 
 
 async def person(db: Database, consultation_id: int) -> Person:
-    """The request and every other one sharing its email (any case) or phone; NotHeld."""
-    row = await db.fetchone(f"{_HELD} WHERE id = ?", (consultation_id,))  # noqa: S608
-    if row is None:
-        raise NotHeld(consultation_id)
-    asked = _held(row)
+    """The request and every other one sharing its email (any case) or phone; NotHeld.
+
+    One statement, so one snapshot: an erasure committing meanwhile never leaves the request
+    found without the others it was erased with."""
     rows = await db.fetchall(
-        f"{_HELD} WHERE id <> ? AND ((? <> '' AND email = ? COLLATE NOCASE)"  # noqa: S608
-        " OR (? <> '' AND phone = ?)) ORDER BY id",
-        (asked.id, asked.email, asked.email, asked.phone, asked.phone),
+        f"{_HELD} JOIN (SELECT email AS e, phone AS p FROM consultations WHERE id = ?) a"  # noqa: S608
+        " ON c.id = ? OR (a.e <> '' AND c.email = a.e COLLATE NOCASE)"
+        " OR (a.p <> '' AND c.phone = a.p) ORDER BY c.id <> ?, c.id",
+        (consultation_id, consultation_id, consultation_id),
     )
+    if not rows or int(rows[0]["id"]) != consultation_id:
+        raise NotHeld(consultation_id)
+    asked = _held(rows[0])
     others = []
-    for other in rows:
+    for other in rows[1:]:
         email = bool(asked.email) and other["email"].lower() == asked.email.lower()
         phone = bool(asked.phone) and other["phone"] == asked.phone
         match = SAME_BOTH if email and phone else SAME_EMAIL if email else SAME_PHONE

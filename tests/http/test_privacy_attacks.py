@@ -119,4 +119,4 @@ def test_the_daily_job_runs_once_in_every_day_swept_minute_by_minute(tmp_path, d
             instant += timedelta(minutes=1)
     assert len(runs) == 1
     local = runs[0].astimezone(ET)
-    assert (local.hour, local.minute) == (3, 40)
+    assert (local.hour, local.minute) == (3, 0)

@@ -258,7 +258,7 @@ async def test_spam_is_purged_after_30_days_by_a_daily_job(tmp_path, clock):
         await consultations.store(db, replace(sub, full_name="Young Bot"), "t-young",
                                   clock() - timedelta(days=29), signal="flood")  # fmt: skip
         await consultations.store(db, replace(sub, full_name="Old Person"), "t-real", old)
-        # 3:40 AM in Albany: the daily job runs, once.
+        # Past 3:00 AM in Albany: the daily retention job runs, once.
         clock.set_local(2026, 12, 2, 3, 41)
         outcomes = await app.ctx.jobs.tick()
         [outcome] = [o for o in outcomes if o.name == "retention"]
