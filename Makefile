@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench bench-signin lighthouse clean
+.PHONY: run test lint bench bench-signin lighthouse e2e-proxy clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -61,6 +61,13 @@ $(LIGHTHOUSE):
 ## Lighthouse scores (mobile) for the home, article, clinic and consultation pages.
 lighthouse: $(STAMP) $(LIGHTHOUSE)
 	LIGHTHOUSE=$(LIGHTHOUSE) $(PY) tests/perf/lighthouse.py
+
+## Debian's nginx, set up as docs/deploy.md says, in front of the real site on 127.0.0.1:
+## client addresses, https, headers, redirects, smuggling (tests/e2e). Needs root; installs
+## nginx and openssl when missing.
+e2e-proxy: $(STAMP)
+	tests/e2e/need-nginx
+	E2E_PROXY=1 $(PY) -m pytest tests/e2e -p no:cacheprovider
 
 clean:
 	rm -rf $(VENV) .cache .pytest_cache .ruff_cache .hypothesis

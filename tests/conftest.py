@@ -58,6 +58,7 @@ def make_settings(tmp_path: Path, **overrides) -> Settings:
         "allowed_hosts": ("testserver", "127.0.0.1", "localhost"),
         "fast_password_hashing": True,
         "background_jobs": False,
+        "backup_dir_setting": tmp_path / "backups",  # never the repo's data/backups
     }
     values.update(overrides)
     return Settings(**values)

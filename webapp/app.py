@@ -16,7 +16,7 @@ from starlette.routing import Mount
 from starlette.templating import Jinja2Templates
 from starlette.types import ASGIApp
 
-from webapp import drafts, housekeeping, privacy, retention, spam
+from webapp import backups, drafts, housekeeping, privacy, retention, spam
 from webapp.auth import Hasher, Sessions
 from webapp.clinic import load_clinic
 from webapp.clock import Clock, system_clock
@@ -24,12 +24,19 @@ from webapp.content import ArticleStore
 from webapp.context import AppContext
 from webapp.db import Database, migrate, parse_utc, utc_now_iso
 from webapp.devices import DeviceCookies
+from webapp.health import Health
 from webapp.hours import format_date, format_time
 from webapp.https import HttpsRedirectMiddleware
 from webapp.jobs import Jobs
 from webapp.mfa import SetupTokens
 from webapp.pagecache import ArticleVersion, ClosureCache, PageCache, ResponseMemo
-from webapp.security import BodyLimitMiddleware, FormTokens, SecurityMiddleware
+from webapp.security import (
+    BodyLimitMiddleware,
+    FormTokens,
+    SecurityMiddleware,
+    security_headers,
+)
+from webapp.server import RequestGuard
 from webapp.settings import Settings
 from webapp.signin import SignIn
 from webapp.static import StaticAssets
@@ -41,7 +48,7 @@ log = logging.getLogger("webapp")
 
 class ClinicApp(Starlette):
     """Starlette with the app's typed context and the security layer outside everything
-    (its own 500 page included)."""
+    (its own 500 page included), and the request guard outside that."""
 
     ctx: AppContext
 
@@ -49,7 +56,8 @@ class ClinicApp(Starlette):
         """Wrap the whole stack so even ServerErrorMiddleware's responses get the headers."""
         settings = self.ctx.settings
         inner = HttpsRedirectMiddleware(super().build_middleware_stack(), settings.https_only)
-        return SecurityMiddleware(inner, settings)
+        secured = SecurityMiddleware(inner, settings)
+        return RequestGuard(secured, settings.body_timeout_seconds, security_headers(settings))
 
 
 def _url_path_function() -> Callable[..., str]:
@@ -151,6 +159,9 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> ClinicApp:
     flood, flood_window = settings.consultation_flood
     hasher = Hasher(fast=settings.fast_password_hashing)
     sessions = Sessions(db, settings.secret_keys)
+    backup_job = backups.daily_job(settings, clock)
+    if backup_job is not None:
+        jobs.add(backup_job)
     app.ctx = AppContext(
         settings=settings,
         clock=clock,
@@ -183,5 +194,6 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> ClinicApp:
         signin=SignIn(db, throttle, hasher, sessions, settings.secret_keys),
         devices=DeviceCookies(settings.secret_keys),
         mfa_setup=SetupTokens(settings.secret_keys),
+        health=Health(db, clock),
     )
     return app

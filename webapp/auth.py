@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import secrets
@@ -18,6 +19,7 @@ from starlette.datastructures import Secret
 
 from webapp import audit
 from webapp.db import Database, parse_utc, utc_now_iso
+from webapp.storage import StorageUnavailable
 
 MIN_PASSWORD = 12
 MAX_PASSWORD = 256
@@ -230,11 +232,15 @@ class Sessions:
             handle=row["handle"] or "",
             device=row["device"],
         )
+        # Both writes are housekeeping: during a storage fault staff can still read (the
+        # expired session is refused all the same, and the touch comes with the next write).
         if now - session.last_seen_at > IDLE_LIMIT or now - session.created_at > ABSOLUTE_LIMIT:
-            await self.end(session.id_hash)
+            with contextlib.suppress(StorageUnavailable):
+                await self.end(session.id_hash)
             return None
         if touch and now - session.last_seen_at > TOUCH_EVERY:
-            await self._touch(session.id_hash, now)
+            with contextlib.suppress(StorageUnavailable):
+                await self._touch(session.id_hash, now)
         return session
 
     async def _touch(self, id_hash: str, now: datetime) -> None:

@@ -7,6 +7,7 @@ Running the site:
 
 Data:
   backup         copy the database safely while the site runs
+  restore        put a backup in place of the database (the site must be stopped)
   purge          delete what is past its retention time (a daily job does this by itself)
   erase          erase a person's data on request (a request, its notes, same-contact ones)
   export-person  a copy of everything held about a person, as JSON or a web page
@@ -37,7 +38,9 @@ from zoneinfo import ZoneInfo
 from webapp import closures, privacy_cli
 from webapp.clock import Clock, system_clock
 from webapp.db import Database, migrate
+from webapp.server import DEFAULT_HTTP, HTTP_IMPLEMENTATIONS, StartupError
 from webapp.settings import ConfigError, Settings, from_env
+from webapp.storage import DatabaseInUse, StorageUnavailable
 
 T = TypeVar("T")
 CLI_ACTOR = "command line"
@@ -46,21 +49,17 @@ CLI_ACTOR = "command line"
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
 
-    from webapp import logs
+    from webapp import logs, server
     from webapp.app import create_app
 
+    # One clear line, not a traceback, when the database cannot be used at all; when it
+    # can be read but not written, the site serves and says so (one line, /healthz 503).
+    fault = server.prepare_database(settings.database_path, args.clock)
     app = create_app(settings, clock=args.clock)
     logs.install(settings.log_client_address)
-    config = uvicorn.Config(
-        app,
-        host=args.host,
-        port=args.port,
-        proxy_headers=bool(settings.forwarded_allow_ips),
-        forwarded_allow_ips=settings.forwarded_allow_ips or None,
-        server_header=False,
-        log_level="info",
-        lifespan="on",
-    )
+    if fault is not None:
+        app.ctx.db.note_fault(fault.kind, fault.detail)
+    config = server.uvicorn_config(app, settings, host=args.host, port=args.port, http=args.http)
     uvicorn.Server(config).run()
     return 0
 
@@ -228,6 +227,15 @@ def _check(settings: Settings, args: argparse.Namespace) -> int:
             "warning: HTTPS_ONLY=true but STAFF_MFA=optional: in production, set"
             " STAFF_MFA=required so every staff account needs two-factor sign-in"
         )
+    if args.deploy:
+        from webapp.deploy import GUIDE, warnings
+
+        found = warnings(settings)
+        for warning in found:
+            print(f"deploy warning: {warning}")
+        if found:
+            print(f"{len(found)} deploy warning(s): see {GUIDE}")
+        problems = [*problems, *found]
     print("ok" if not problems else f"{len(problems)} problem(s)")
     return 0 if not problems else 1
 
@@ -235,16 +243,33 @@ def _check(settings: Settings, args: argparse.Namespace) -> int:
 def _backup(settings: Settings, args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    from webapp.backups import make_backup
     from webapp.db import backup
 
     if not settings.database_path.exists():
         raise ValueError(f"there is no database at {settings.database_path} yet")
-    stamp = args.clock().strftime("%Y%m%d-%H%M%S")
-    target = Path(args.to) if args.to else settings.data_dir / "backups" / f"clinic-{stamp}.db"
-    if not args.to:
-        target.parent.mkdir(parents=True, exist_ok=True)
-    size = backup(settings.database_path, target)
+    if args.to:
+        target = Path(args.to)
+        size = backup(settings.database_path, target)
+    else:
+        target, size = make_backup(settings.database_path, settings.backup_dir, args.clock())
     print(f"backed up to {target} ({size:,} bytes, integrity ok)")
+    return 0
+
+
+def _restore(settings: Settings, args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from webapp.backups import restore
+
+    done = restore(Path(args.file), settings.database_path, args.clock(), args.clock)
+    applied = f"; migrations applied: {', '.join(done.applied)}" if done.applied else ""
+    print(
+        f"restored {args.file} into {settings.database_path}: integrity ok, "
+        f"{done.requests} consultation request(s){applied}"
+    )
+    if done.kept_aside:
+        print(f"the replaced database is kept as {done.kept_aside}")
     return 0
 
 
@@ -266,15 +291,32 @@ def parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="run the site (applies pending migrations first)")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on")
     serve.add_argument("--port", type=int, default=8000, help="port to listen on")
+    serve.add_argument(
+        "--http",
+        choices=HTTP_IMPLEMENTATIONS,
+        default=DEFAULT_HTTP,
+        help=f"uvicorn's HTTP parser (default {DEFAULT_HTTP}; auto: httptools when installed)",
+    )
     serve.set_defaults(run=_serve)
 
     sub.add_parser("migrate", help="apply pending database migrations").set_defaults(run=_migrate)
-    sub.add_parser(
+    check = sub.add_parser(
         "check", help="check the settings, clinic file, articles and pending migrations"
-    ).set_defaults(run=_check)
+    )
+    check.add_argument(
+        "--deploy",
+        action="store_true",
+        help="also warn about settings and files that contradict docs/deploy.md",
+    )
+    check.set_defaults(run=_check)
     backup = sub.add_parser("backup", help="copy the database safely while the site runs")
-    backup.add_argument("--to", help="the new file (default: data/backups/clinic-<UTC time>.db)")
+    backup.add_argument("--to", help="the new file (default: BACKUP_DIR/clinic-<UTC time>.db)")
     backup.set_defaults(run=_backup)
+    restore = sub.add_parser(
+        "restore", help="put a backup in place of the database (the site must be stopped)"
+    )
+    restore.add_argument("file", help="the backup to restore (checked and migrated first)")
+    restore.set_defaults(run=_restore)
 
     closure = sub.add_parser("closure", help="dated closures and special hours")
     actions = closure.add_subparsers(dest="action", required=True)
@@ -328,7 +370,7 @@ def main(argv: Sequence[str] | None = None, *, clock: Clock = system_clock) -> i
         settings = from_env()
         code: int = args.run(settings, args)
         return code
-    except (ConfigError, ValueError) as exc:
+    except (ConfigError, ValueError, StartupError, StorageUnavailable, DatabaseInUse) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

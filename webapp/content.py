@@ -28,6 +28,8 @@ from markdown_it.token import Token
 logger = logging.getLogger(__name__)
 
 SLUG_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
+# Longer slugs are no article: file names stop at 255 bytes ("<slug>.md").
+MAX_SLUG = 200
 DEFAULT_AUTHOR = "Albany Ketamine Infusions"
 WORDS_PER_MINUTE = 200
 _KEYS = ("title", "description", "published", "reviewed", "author")
@@ -194,7 +196,7 @@ class ArticleStore:
         path = self.directory / f"{slug}.md"
         try:
             st = path.stat()
-        except (FileNotFoundError, NotADirectoryError):
+        except OSError:  # absent, or a name the file system cannot hold
             self._cache.pop(slug, None)
             return None, False
         cached = self._cache.get(slug)
@@ -217,7 +219,7 @@ class ArticleStore:
 
     def get(self, slug: str) -> Article | None:
         """The article for a slug, None if the slug is invalid or absent; ArticleError if broken."""
-        if not isinstance(slug, str) or not SLUG_RE.fullmatch(slug):
+        if not isinstance(slug, str) or len(slug) > MAX_SLUG or not SLUG_RE.fullmatch(slug):
             return None
         result, _ = self._load(slug)
         if isinstance(result, str):

@@ -18,6 +18,7 @@ from webapp.clock import Clock
 from webapp.content import ArticleStore
 from webapp.db import Database
 from webapp.devices import DeviceCookies
+from webapp.health import Health
 from webapp.jobs import Jobs
 from webapp.mfa import SetupTokens
 from webapp.pagecache import ArticleVersion, ClosureCache, PageCache, ResponseMemo
@@ -56,6 +57,7 @@ class AppContext:
     signin: SignIn
     devices: DeviceCookies
     mfa_setup: SetupTokens
+    health: Health
 
 
 def of(app: object) -> AppContext:

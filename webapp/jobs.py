@@ -22,6 +22,7 @@ import anyio
 
 from webapp.clock import Clock
 from webapp.db import Database, parse_utc, utc_now_iso
+from webapp.storage import StorageUnavailable
 
 log = logging.getLogger(__name__)
 POLL = timedelta(seconds=30)
@@ -173,7 +174,8 @@ class Jobs:
                 await self.tick()
                 failing = False
             except Exception as exc:  # the database may be unwritable for a while
-                if not failing:
+                # A storage fault has had its one log line from the database already.
+                if not failing and not isinstance(exc, StorageUnavailable):
                     log.warning("background jobs cannot run: %s", type(exc).__name__)
                 failing = True
             await anyio.sleep(poll.total_seconds())

@@ -7,6 +7,7 @@ import os
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -48,6 +49,13 @@ class Settings:
     fast_password_hashing: bool = False
     # Background jobs (retention, housekeeping, ...) tick in the process; tests call them.
     background_jobs: bool = True
+    # Daily online backups: the folder (default DATA_DIR/backups), how many to keep, and the
+    # clinic-local time of day (None: no daily backup).
+    backup_dir_setting: Path | None = None
+    backup_keep: int = 14
+    backup_time: time | None = time(3, 15)
+    # Seconds a request body may take to arrive before the connection is closed (408).
+    body_timeout_seconds: float = 10.0
     extra: Mapping[str, str] = field(default_factory=dict)
     # Staff two-factor sign-in: "required" (everyone must set it up) or "optional".
     staff_mfa: str = "optional"
@@ -70,6 +78,11 @@ class Settings:
     def articles_dir(self) -> Path:
         """Markdown articles with TOML front matter."""
         return self.data_dir / "articles"
+
+    @property
+    def backup_dir(self) -> Path:
+        """Where backups go (BACKUP_DIR, else DATA_DIR/backups)."""
+        return self.backup_dir_setting or self.data_dir / "backups"
 
 
 def _flag(env: Mapping[str, str], name: str) -> bool:
@@ -181,6 +194,42 @@ def _staff_mfa(env: Mapping[str, str]) -> str:
     return raw
 
 
+def _positive(env: Mapping[str, str], name: str, default: float, *, whole: bool = False) -> float:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw) if whole else float(raw)
+    except ValueError:
+        value = 0
+    if not value > 0 or value > 10**6:
+        kind = "a whole number" if whole else "a number of seconds"
+        raise ConfigError(f"{name} must be {kind} above 0, not {raw!r}")
+    return value
+
+
+def _time_of_day(env: Mapping[str, str], name: str, default: time) -> time | None:
+    raw = env.get(name, "").strip().lower()
+    if not raw:
+        return default
+    if raw == "off":
+        return None
+    hours, _, minutes = raw.partition(":")
+    if not (hours.isdigit() and minutes.isdigit() and len(minutes) == 2 and len(hours) <= 2):
+        raise ConfigError(f"{name} must be a time like 03:15 (clinic time) or off, not {raw!r}")
+    if int(hours) > 23 or int(minutes) > 59:
+        raise ConfigError(f"{name} must be a time like 03:15 (clinic time) or off, not {raw!r}")
+    return time(int(hours), int(minutes))
+
+
+def _backup_dir(env: Mapping[str, str]) -> Path | None:
+    raw = env.get("BACKUP_DIR", "").strip()
+    if not raw:
+        return None
+    path = Path(raw)
+    return path if path.is_absolute() else (Path.cwd() / path).resolve()
+
+
 RETENTION_RANGE = (30, 3650)
 
 
@@ -224,6 +273,10 @@ def from_env(env: Mapping[str, str] | None = None) -> Settings:
         consultation_limit=_limit(env, "CONSULTATION_RATE_LIMIT", Settings.consultation_limit),
         consultation_flood=_limit(env, "CONSULTATION_FLOOD_LIMIT", Settings.consultation_flood),
         staff_mfa=_staff_mfa(env),
+        backup_dir_setting=_backup_dir(env),
+        backup_keep=int(_positive(env, "BACKUP_KEEP", Settings.backup_keep, whole=True)),
+        backup_time=_time_of_day(env, "BACKUP_TIME", time(3, 15)),
+        body_timeout_seconds=_positive(env, "REQUEST_BODY_TIMEOUT", Settings.body_timeout_seconds),
         retention_days=_retention_days(env),
         log_client_address=_flag(env, "LOG_CLIENT_ADDRESS"),
     )

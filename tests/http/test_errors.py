@@ -41,7 +41,11 @@ def test_500_when_the_database_is_gone(app, monkeypatch):
         assert "Something went wrong" in page.text
         health = test_client.get("/healthz")
         assert health.status_code == 503
-        assert health.json() == {"status": "error", "database": "unavailable"}
+        assert health.json() == {
+            "status": "error",
+            "database": "unavailable",
+            "reason": "the database cannot be read",
+        }
         # A 404 whose banner cannot be computed still answers 404, in plain text.
         missing = test_client.get("/nope")
         assert missing.status_code == 404

@@ -1,10 +1,11 @@
 """The benchmark's baseline: a bare ASGI app that answers "ok", on the site's server stack.
 
-Served exactly as `python -m webapp serve` serves the site (webapp/cli.py): one uvicorn
-process, same host and port handling, `server_header=False`, log level "info" (so uvicorn
-writes one access line per request, as it does for the site), lifespan on, the same root
-logging set-up. Only the application differs, so "site req/s / bare req/s" is the share of
-the server's capacity that the site's own work leaves.
+Served exactly as `python -m webapp serve` serves the site: the same uvicorn configuration
+(webapp/server.py's `uvicorn_config`: one process, `server_header=False`, log level "info",
+so uvicorn writes one access line per request as it does for the site, the same timeouts
+and HTTP parser), lifespan on, the same root logging set-up. Only the application differs,
+so "site req/s / bare req/s" is the share of the server's capacity that the site's own work
+leaves.
 
     .venv/bin/python tests/perf/bare_app.py [--host 127.0.0.1] [--port 8001]
 """
@@ -13,8 +14,13 @@ from __future__ import annotations
 
 import argparse
 import logging
+from pathlib import Path
 
 import uvicorn
+from starlette.datastructures import Secret
+
+from webapp.server import uvicorn_config
+from webapp.settings import Settings
 
 BODY = b"ok"
 HEADERS = [(b"content-type", b"text/plain; charset=utf-8"), (b"content-length", b"2")]
@@ -49,16 +55,9 @@ def main() -> int:
     args = parser.parse_args()
     # As webapp.cli.main does before serving.
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    config = uvicorn.Config(
-        app,
-        host=args.host,
-        port=args.port,
-        proxy_headers=False,  # the site's default: no FORWARDED_ALLOW_IPS, trust no proxy
-        forwarded_allow_ips=None,
-        server_header=False,
-        log_level="info",
-        lifespan="on",
-    )
+    # The site's defaults: no FORWARDED_ALLOW_IPS (trust no proxy); nothing else is read.
+    settings = Settings(database_path=Path("unused.db"), secret_keys=(Secret("x" * 32),))
+    config = uvicorn_config(app, settings, host=args.host, port=args.port)
     uvicorn.Server(config).run()
     return 0
 

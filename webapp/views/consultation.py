@@ -31,6 +31,7 @@ from webapp.hours import format_reply_by, reply_by
 from webapp.pagecache import Built
 from webapp.security import BadToken, ExpiredToken
 from webapp.spam import automated_signal
+from webapp.storage import StorageUnavailable
 from webapp.throttle import Limit
 from webapp.views.common import (
     cached_page,
@@ -44,6 +45,8 @@ from webapp.views.common import (
 from webapp.views.forms import read_form
 
 log = logging.getLogger(__name__)
+# Seconds a visitor is asked to wait when the site cannot save anything (a storage fault).
+UNAVAILABLE_RETRY = 60
 # A page with a form carries a single-use token: no cache (shared, or the browser's own on
 # Back) may hand the same token out twice.
 FORM_PAGE = {"Cache-Control": "no-store"}
@@ -60,6 +63,8 @@ NOTICES = {
     "gone": "The details typed on this page are no longer kept: they are deleted once a "
     "request is sent, or after 10 minutes. If you sent your request, you do not need to "
     "send it again.",
+    "unavailable": "Your request was not sent: the site cannot save anything just now. Your "
+    "details are still here: please press Send request again in a few minutes.",
 }
 # Drafts kept per client (no-JS error pages); past this the page is shown without a redirect.
 DRAFT_LIMIT = Limit("consultation-draft", 30, timedelta(minutes=10))
@@ -137,8 +142,9 @@ async def _form_again(
     """The form back with what was typed: a fragment for htmx; without JavaScript a 303 to a
     page that shows it (Post/Redirect/Get, so Back never offers to resend a form)."""
     app = ctx(request)
-    headers = {**NO_STORE, **({"Retry-After": str(retry)} if notice == "rate" else {})}
-    if not is_htmx(request):
+    headers = {**NO_STORE, **({"Retry-After": str(retry)} if retry else {})}
+    # When nothing can be saved, no draft can be either: the form is answered directly.
+    if not is_htmx(request) and notice != "unavailable":
         now = app.clock()
         limit, client = DRAFT_LIMIT, client_key(request)
 
@@ -146,9 +152,12 @@ async def _form_again(
             return await app.throttle.reserve(conn, limit, client, now) is not None
 
         retry_at = now + timedelta(seconds=retry) if notice == "rate" else None
-        draft_id = await drafts.save(
-            app.db, values, PERSON_FIELDS, now, notice, retry_at, admit=admit
-        )
+        try:
+            draft_id = await drafts.save(
+                app.db, values, PERSON_FIELDS, now, notice, retry_at, admit=admit
+            )
+        except StorageUnavailable:  # cannot keep a draft: answer with the form itself
+            draft_id = None
         if draft_id is not None:
             if values.get("draft"):  # sent again from a kept draft: the new one replaces it
                 await drafts.discard(app.db, values["draft"])
@@ -256,6 +265,8 @@ async def submit_consultation(request: Request) -> Response:
     except RateLimited:
         retry = await state.intake.retry_after(client, now)
         return await _form_again(request, values, {}, "rate", 429, retry)
+    except StorageUnavailable:  # logged once by the database; the visitor keeps the text
+        return await _form_again(request, values, {}, "unavailable", 503, UNAVAILABLE_RETRY)
     if not stored.replayed:
         # No reference: with the access line beside it, it would tie a request to an address.
         flag = f" (suspected spam: {stored.suspected_spam})" if stored.suspected_spam else ""

@@ -11,6 +11,7 @@ from starlette.responses import HTMLResponse, PlainTextResponse, Response
 from starlette.types import ExceptionHandler
 
 from webapp.context import ctx
+from webapp.storage import StorageUnavailable
 from webapp.views.common import is_htmx, render
 
 log = logging.getLogger(__name__)
@@ -20,10 +21,16 @@ TITLES = {
     403: "That action is not allowed",
     404: "Page not found",
     405: "That action is not available here",
+    408: "The request took too long to arrive",
     413: "That was more than the site can accept",
     422: "Some details need another look",
     429: "Too many requests",
+    503: "We cannot save anything just now",
 }
+UNSAVED = (
+    "Nothing was saved. Please try again in a few minutes. If you were typing something, "
+    "go back to it: what you typed should still be there."
+)
 
 
 async def http_error(request: Request, exc: Exception) -> Response:
@@ -64,4 +71,15 @@ async def server_error(request: Request, exc: Exception) -> Response:
         return PlainTextResponse("500 Internal Server Error\n", status_code=500)
 
 
-handlers: dict[Any, ExceptionHandler] = {HTTPException: http_error, Exception: server_error}
+async def storage_error(request: Request, exc: Exception) -> Response:
+    """503 when the database cannot take a write: no traceback (the database logged the
+    incident once), a page that says nothing was saved."""
+    headers = {"Retry-After": "60", "Cache-Control": "no-store"}
+    return await http_error(request, HTTPException(503, UNSAVED, headers))
+
+
+handlers: dict[Any, ExceptionHandler] = {
+    HTTPException: http_error,
+    StorageUnavailable: storage_error,
+    Exception: server_error,
+}

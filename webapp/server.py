@@ -1,0 +1,180 @@
+"""Serving the app: the uvicorn configuration in one place, the database check before start,
+and the guard every request passes first.
+
+The guard is plain ASGI, outside everything else, so it holds whichever HTTP implementation
+uvicorn runs (h11 or httptools):
+- a request with both Content-Length and Transfer-Encoding is refused (400) and its
+  connection closed, since two parsers may disagree on where it ends (request smuggling;
+  RFC 9112 section 6.3 says to close the connection after such a request);
+- control characters in the query string are refused (400): no view has to expect them;
+- a request body must arrive within `body_seconds` of the request's start, else 408 and
+  the connection is closed, so a client trickling bytes cannot hold a worker or a shutdown;
+- a response sent before its request's body was read closes the connection, so unread
+  bytes are never read as the next request and a trickling client cannot keep it open.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from typing import TYPE_CHECKING
+from urllib.parse import unquote_to_bytes
+
+import anyio
+from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from webapp.clock import Clock
+from webapp.db import migrate, probe_file
+from webapp.settings import Settings
+from webapp.storage import (
+    MIN_FREE_BYTES,
+    DatabaseInUse,
+    Fault,
+    explain,
+    free_bytes,
+    hold_shared_lock,
+    release,
+    storage_fault,
+)
+
+if TYPE_CHECKING:
+    import uvicorn
+
+# SIGTERM ends the process within this (plus the app's own shutdown, well under a second):
+# complete requests get this long to finish, then whatever is left is cancelled.
+GRACEFUL_SHUTDOWN_SECONDS = 10
+KEEP_ALIVE_SECONDS = 5
+HTTP_IMPLEMENTATIONS = ("auto", "h11", "httptools")
+# The parser the site ships with; the guards hold on both (tests/http/test_serve_process.py).
+DEFAULT_HTTP = "h11"
+# C0 controls but tab, and DEL: nothing a person types into an address or a search box.
+CONTROL_BYTES = frozenset([*range(0x00, 0x09), *range(0x0A, 0x20), 0x7F])
+SLOW_BODY = "The request took too long to arrive. Please send it again."
+
+
+class StartupError(Exception):
+    """The site cannot start; the message is one line naming the file and the problem."""
+
+
+def prepare_database(path: Path, clock: Clock) -> Fault | None:
+    """Before serving: apply pending migrations and prove that a write commits.
+
+    Raises StartupError when the site cannot serve at all (the database cannot be opened,
+    read or migrated, or is being restored). Returns the fault when it can serve its pages
+    but not save anything (read-only files, a full disk): the site then starts, /healthz
+    answers 503 with the reason, and writes work as soon as the cause is fixed.
+    """
+    try:
+        lock = hold_shared_lock(path)
+    except DatabaseInUse as exc:
+        raise StartupError(str(exc)) from None
+    try:
+        try:
+            migrate(path, clock)
+        except sqlite3.Error as exc:
+            raise StartupError(f"cannot use the database {explain(path, exc)}") from None
+        try:
+            probe_file(path)
+        except sqlite3.Error as exc:
+            return Fault(storage_fault(exc) or "unavailable", explain(path, exc))
+        free = free_bytes(path)
+        if free < MIN_FREE_BYTES:
+            return Fault("disk full", f"{path}: the disk is full ({free:,} bytes free)")
+        return None
+    finally:
+        release(lock)
+
+
+def uvicorn_config(
+    app: ASGIApp, settings: Settings, *, host: str, port: int, http: str = DEFAULT_HTTP
+) -> uvicorn.Config:
+    """The one uvicorn configuration `serve` runs (timeouts, proxy trust, headers)."""
+    import uvicorn
+
+    return uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        http=http,
+        proxy_headers=bool(settings.forwarded_allow_ips),
+        forwarded_allow_ips=settings.forwarded_allow_ips or None,
+        server_header=False,
+        log_level="info",
+        lifespan="on",
+        timeout_keep_alive=KEEP_ALIVE_SECONDS,
+        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
+    )
+
+
+def _header(scope: Scope, name: bytes) -> list[bytes]:
+    return [value for key, value in scope["headers"] if key.lower() == name]
+
+
+async def _refuse(send: Send, status: int, text: str, headers: list[tuple[bytes, bytes]]) -> None:
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"text/plain; charset=utf-8"),
+                (b"connection", b"close"),
+                *headers,
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": text.encode()})
+
+
+class RequestGuard:
+    """The outermost layer: framing, junk query strings and slow bodies (see the module)."""
+
+    def __init__(
+        self, app: ASGIApp, body_seconds: float, headers: list[tuple[bytes, bytes]]
+    ) -> None:
+        self.app = app
+        self.body_seconds = body_seconds
+        self.headers = headers  # the security headers, for the answers made here
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        lengths = _header(scope, b"content-length")
+        chunked = bool(_header(scope, b"transfer-encoding"))
+        if chunked and lengths:
+            text = "400 Bad Request: Content-Length and Transfer-Encoding together\n"
+            await _refuse(send, 400, text, self.headers)
+            return
+        query = unquote_to_bytes(scope.get("query_string", b""))
+        if not CONTROL_BYTES.isdisjoint(query):
+            text = "400 Bad Request: the address holds control characters\n"
+            await _refuse(send, 400, text, self.headers)
+            return
+        expects_body = chunked or any(value.strip() not in (b"", b"0") for value in lengths)
+        body_read = not expects_body
+        # Real time, on purpose: this bounds what a network peer may take, not app logic.
+        deadline = anyio.current_time() + self.body_seconds
+
+        async def timed_receive() -> Message:
+            nonlocal body_read
+            if body_read:
+                return await receive()
+            message: Message | None = None
+            with anyio.move_on_after(max(0.0, deadline - anyio.current_time())):
+                message = await receive()
+            if message is None:
+                raise HTTPException(
+                    408, "The request took too long to arrive. Please send it again."
+                )
+            if message["type"] != "http.request" or not message.get("more_body", False):
+                body_read = True
+            return message
+
+        async def closing_send(message: Message) -> None:
+            if message["type"] == "http.response.start" and not body_read:
+                kept = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"connection"]
+                message = {**message, "headers": [*kept, (b"connection", b"close")]}
+            await send(message)
+
+        await self.app(scope, timed_receive, closing_send)
