@@ -270,6 +270,14 @@ def _restore(settings: Settings, args: argparse.Namespace) -> int:
     )
     if done.kept_aside:
         print(f"the replaced database is kept as {done.kept_aside}")
+    again = done.erased_again
+    if again.references:
+        print(f"erased again (erased after this backup was made): {', '.join(again.references)}")
+    if not again.readable:
+        print(
+            "warning: the replaced database could not be read: erase again anyone erased"
+            " since this backup was made"
+        )
     return 0
 
 

@@ -11,7 +11,9 @@ trail keeps that it happened, by reference only; it never held the person's deta
 from __future__ import annotations
 
 import logging
+import sqlite3
 from collections.abc import Iterable, Sequence
+from contextlib import closing
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -366,3 +368,67 @@ async def record_search(
     if status:
         detail += f", status {status}"
     await audit.log(db, now, staff.email, "search", staff_id=staff.id, detail=detail)
+
+
+# --- a restore must not bring erased people back ---------------------------------------------
+
+
+@dataclass(frozen=True)
+class Reapplied:
+    """Erasures recorded in the replaced database, applied again to a restored copy."""
+
+    references: list[str]
+    readable: bool  # False: the replaced database could not be read (erase again by hand)
+
+
+def reapply_erasures(replaced: Path, restored: Path) -> Reapplied:
+    """Before a restored copy goes live (sync; nothing else has it open): every erasure the
+    replaced database's audit trail records is applied to the copy too, with its entry, so a
+    backup made before an erasure never brings the person back. Retention catches up by
+    itself (its daily job, or `purge`)."""
+    from webapp.db import PRAGMAS
+
+    if not replaced.exists():
+        return Reapplied([], True)
+    try:
+        with closing(sqlite3.connect(f"file:{replaced}?mode=ro", uri=True)) as source:
+            erasures = source.execute(
+                "SELECT at, actor, consultation_id, detail FROM audit_log"
+                " WHERE action = 'erase' ORDER BY id"
+            ).fetchall()
+    except sqlite3.DatabaseError:
+        log.warning("the replaced database cannot be read: erase again what was erased since")
+        return Reapplied([], False)
+    again = []
+    with closing(sqlite3.connect(restored, isolation_level=None)) as conn:
+        for pragma in PRAGMAS:
+            conn.execute(pragma)
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            known = set(
+                conn.execute("SELECT at, detail FROM audit_log WHERE action = 'erase'").fetchall()
+            )
+            for at, actor, consultation_id, detail in erasures:
+                reference = str(detail).split(" ", 1)[0]
+                gone = conn.execute(
+                    "DELETE FROM consultations WHERE id = ? AND reference = ?",
+                    (consultation_id, reference),
+                ).rowcount
+                if gone:
+                    again.append(reference)
+                if (at, detail) not in known:  # the trail of the copy records it too
+                    conn.execute(
+                        "INSERT INTO audit_log (at, actor, action, consultation_id, detail)"
+                        " VALUES (?, ?, 'erase', ?, ?)",
+                        (at, actor, consultation_id, detail),
+                    )
+            if again:
+                conn.execute(
+                    "INSERT INTO consultations_fts (consultations_fts) VALUES ('optimize')"
+                )
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    return Reapplied(again, True)
