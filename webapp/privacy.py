@@ -316,8 +316,6 @@ def copy_as_html(document: Any, templates_dir: Path, tz: ZoneInfo) -> str:
 
 # --- what the privacy page promises ------------------------------------------------------------
 
-BACKUP_KEEP_DEFAULT = 14
-
 
 @dataclass(frozen=True)
 class Kept:
@@ -336,9 +334,9 @@ class Kept:
         """The figures for these settings."""
         from webapp import drafts, spam, throttle
 
-        # Daily backups (BACKUP_KEEP, when the site makes them) keep copies of deleted data
-        # until the oldest copy holding it is replaced.
-        backup_days = int(getattr(settings, "backup_keep", BACKUP_KEEP_DEFAULT))
+        # Daily backups (the newest BACKUP_KEEP are kept) hold deleted data until the oldest
+        # copy holding it is replaced.
+        backup_days = settings.backup_keep
         return cls(
             retention_days=settings.retention_days,
             spam_days=spam.KEEP.days,

@@ -58,3 +58,7 @@ def test_the_retention_period_in_words(tmp_path, days, words):
 def test_stored_times_read_in_the_clinics_zone():
     assert local_text("2026-07-04T16:05:00.000000Z", ET) == "Saturday, July 4, 2026, 12:05 PM ET"
     assert local_text(None, ET) == ""
+
+
+def test_the_backup_period_follows_backup_keep(tmp_path):
+    assert Kept.of(make_settings(tmp_path, backup_keep=7)).backup_days == 7
