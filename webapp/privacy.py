@@ -30,6 +30,7 @@ from webapp.db import Database, checkpoint, parse_utc, utc_now_iso
 from webapp.followup import COUNT_CAP
 from webapp.hours import format_date, format_time
 from webapp.settings import Settings
+from webapp.storage import StorageUnavailable
 
 log = logging.getLogger(__name__)
 MAX_REFERENCE = 20
@@ -360,12 +361,16 @@ async def record_search(
     db: Database, now: datetime, staff: Staff, results: int, capped: bool, status: str
 ) -> None:
     """Audit a search of the requests: that it happened and how many matched, never what was
-    typed (a name, an email, a phone number)."""
+    typed (a name, an email, a phone number). During a storage fault nothing can be written:
+    the search is still answered (staff read during an outage; the fault is logged)."""
     found = f"{COUNT_CAP:,}+" if capped else f"{results:,}"
     detail = f"{found} result{'s' if results != 1 else ''}"
     if status:
         detail += f", status {status}"
-    await audit.log(db, now, staff.email, "search", staff_id=staff.id, detail=detail)
+    try:
+        await audit.log(db, now, staff.email, "search", staff_id=staff.id, detail=detail)
+    except StorageUnavailable:
+        log.warning("a search could not be audited: the database cannot take a write")
 
 
 # --- a restore must not bring erased people back ---------------------------------------------

@@ -461,3 +461,18 @@ def test_html_of_the_copy_escapes_what_was_typed(client, clock):
     page = client.get(f"/staff/requests/{request_id}/copy", headers=with_cookie(admin)).text
     assert "<script>" not in page and "&lt;script&gt;" in page
     assert re.search(r"<title>Your data held by Albany Ketamine Infusions</title>", page)
+
+
+def test_a_search_during_a_storage_fault_is_answered(client, people, monkeypatch, caplog):
+    """Staff read during an outage: the search cannot be audited then, and says so in the log."""
+    from webapp.storage import StorageUnavailable
+
+    nurse = signed_in(client, NURSE, NURSE_PW)
+
+    async def refused(work):
+        raise StorageUnavailable("read-only", "test: the database is read-only")
+
+    monkeypatch.setattr(client.app.ctx.db, "write", refused)
+    page = client.get("/staff?q=Vindraxby", headers=with_cookie(nurse))
+    assert page.status_code == 200 and "Juniper Vindraxby" in page.text
+    assert "a search could not be audited" in caplog.text
