@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any, TextIO
 
-from webapp import privacy, retention
+from webapp import person_copy, privacy, retention
 from webapp.db import Database
 from webapp.privacy import Held, Person
 from webapp.settings import Settings
@@ -43,7 +43,7 @@ def _find(settings: Settings, args: argparse.Namespace) -> Person:
 
 
 def _line(held: Held, tz: Any) -> str:
-    received = privacy.local_text(held.created_at, tz)
+    received = person_copy.local_text(held.created_at, tz)
     match = f" ({held.match})" if held.match else ""
     notes = f"{held.notes} note{'s' if held.notes != 1 else ''}"
     contact = ", ".join(part for part in (held.email, held.phone) if part)
@@ -135,15 +135,15 @@ def _export(settings: Settings, args: argparse.Namespace) -> int:
 
     async def work(db: Database) -> Any:
         now = args.clock()
-        document = await privacy.copy(db, chosen, clinic.name, now)
-        await privacy.record_copy(db, chosen, kind, now, CLI_ACTOR)
+        document = await person_copy.copy(db, chosen, clinic.name, now)
+        await person_copy.record_copy(db, chosen, kind, now, CLI_ACTOR)
         return document
 
     target = _open_private(Path(args.output)) if args.output else None
     try:
         document = asyncio.run(_with_db(settings, work, args.clock))
         if args.format == "html":
-            text = privacy.copy_as_html(document, settings.templates_dir, clinic.schedule.tz)
+            text = person_copy.copy_as_html(document, settings.templates_dir, clinic.schedule.tz)
         else:
             text = json.dumps(document, indent=2, ensure_ascii=False) + "\n"
         (target or sys.stdout).write(text)

@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 
 from tests.conftest import ET, make_settings
-from webapp.privacy import SAME_EMAIL, SAME_PHONE, Held, Kept, NotOffered, Person, local_text
+from webapp.person_copy import local_text
+from webapp.privacy import SAME_EMAIL, SAME_PHONE, Held, Kept, NotOffered, Person
 
 
 @pytest.mark.parametrize(

@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from webapp import privacy
+from webapp import person_copy, privacy
 from webapp.consultations import format_phone
 from webapp.context import ctx
 from webapp.db import parse_utc
@@ -96,16 +96,16 @@ async def copy(request: Request) -> Response:
     except privacy.NotOffered:
         raise HTTPException(404) from None
     now = app.clock()
-    document = await privacy.copy(app.db, chosen, app.clinic.name, now)
+    document = await person_copy.copy(app.db, chosen, app.clinic.name, now)
     kind = "JSON" if wanted == "json" else "web page"
     staff = staff_of(request)
-    await privacy.record_copy(app.db, chosen, kind, now, staff.email, staff.id)
+    await person_copy.record_copy(app.db, chosen, kind, now, staff.email, staff.id)
     name = f"{found.request.reference}-{now.strftime('%Y%m%d')}.{wanted}"
     headers = {"Content-Disposition": f'attachment; filename="{name}"'}
     if wanted == "json":
         body = json.dumps(document, indent=2, ensure_ascii=False) + "\n"
         return Response(body, media_type="application/json", headers=headers)
-    page = privacy.copy_as_html(document, app.settings.templates_dir, app.clinic.schedule.tz)
+    page = person_copy.copy_as_html(document, app.settings.templates_dir, app.clinic.schedule.tz)
     return Response(page, media_type="text/html; charset=utf-8", headers=headers)
 
 
