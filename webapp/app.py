@@ -16,7 +16,7 @@ from starlette.routing import Mount
 from starlette.templating import Jinja2Templates
 from starlette.types import ASGIApp
 
-from webapp import backups, drafts, housekeeping, notifications, spam
+from webapp import backups, drafts, housekeeping, notifications, privacy, retention, spam
 from webapp.auth import Hasher, Sessions
 from webapp.clinic import load_clinic
 from webapp.clock import Clock, system_clock
@@ -42,7 +42,7 @@ from webapp.settings import Settings
 from webapp.signin import SignIn
 from webapp.static import StaticAssets
 from webapp.throttle import Limit, Throttle
-from webapp.views import account, accounts, consultation, errors, public, staff, staff_auth
+from webapp.views import account, accounts, consultation, errors, person, public, staff, staff_auth
 from webapp.views import hours as hours_views
 from webapp.views import queue as queue_views
 
@@ -144,6 +144,7 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> ClinicApp:
             *hours_views.routes,
             *account.routes,
             *accounts.routes,
+            *person.routes,
             Mount("/static", app=static, name="static"),
         ],
         middleware=[Middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)],
@@ -153,16 +154,17 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> ClinicApp:
     clinic = load_clinic(settings.clinic_file)
     templates = make_templates(settings, static)
     templates.env.globals["clinic"] = clinic
+    templates.env.globals["kept"] = privacy.Kept.of(settings)
     limit, window = settings.consultation_limit
     throttle = Throttle(db, settings.secret_key)
     jobs = Jobs(db, clock, clinic.schedule.tz)
     jobs.add(housekeeping.job(db))
     jobs.add(drafts.job(db))
-    jobs.add(spam.purge_job(db))
     notifier = notifications.Notifier(db, clinic, settings.base_url)
     mailer = Mailer(db, clock, settings.smtp)
     jobs.add(notifier.digest_job())
     jobs.add(notifications.outbox_prune_job(db))
+    jobs.add(retention.job(db, settings.retention_days))
     per_client = Limit("consultation", limit, timedelta(seconds=window))
     flood, flood_window = settings.consultation_flood
     hasher = Hasher(fast=settings.fast_password_hashing)

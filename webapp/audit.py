@@ -43,6 +43,11 @@ LABELS = {
     "follow_up": "Set the follow-up date",
     "contact_attempt": "Contact attempt",
     "mail_preference": "Changed their new-request email",
+    # Privacy (webapp/privacy.py, retention.py): by reference and counts only.
+    "search": "Searched the requests",
+    "erase": "Erased the person's data on request",
+    "export_person": "Made a copy of the person's data",
+    "retention": "Deleted data past its retention time",
 }
 
 

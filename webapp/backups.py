@@ -25,6 +25,7 @@ import anyio
 from webapp.clock import Clock
 from webapp.db import backup, migrate, migration_versions
 from webapp.jobs import Job
+from webapp.privacy import Reapplied, reapply_erasures
 from webapp.settings import Settings
 from webapp.storage import hold_exclusive_lock, release
 
@@ -89,6 +90,8 @@ class Restored:
     requests: int
     applied: list[str]
     kept_aside: Path | None
+    # Erasures recorded in the replaced database, applied to the copy again (privacy.py).
+    erased_again: Reapplied = Reapplied([], True)
 
 
 @contextlib.contextmanager
@@ -149,6 +152,7 @@ def restore(source: Path, database: Path, now: datetime, clock: Clock) -> Restor
                 raise RestoreRefused(f"the file is not a usable SQLite database: {exc}") from None
             _check_copy(incoming)
             applied = migrate(incoming, clock)
+            erased_again = reapply_erasures(database, incoming)
             with contextlib.closing(sqlite3.connect(incoming, isolation_level=None)) as conn:
                 # One self-contained file (the site turns WAL on again when it opens it).
                 conn.execute("PRAGMA journal_mode=DELETE")
@@ -163,7 +167,7 @@ def restore(source: Path, database: Path, now: datetime, clock: Clock) -> Restor
             for suffix in COMPANIONS:
                 incoming.with_name(incoming.name + suffix).unlink(missing_ok=True)
         _sync_folder(database.parent)
-    return Restored(requests, applied, kept)
+    return Restored(requests, applied, kept, erased_again)
 
 
 def _swap_in(incoming: Path, database: Path, stamp: str) -> Path | None:

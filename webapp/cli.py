@@ -8,7 +8,9 @@ Running the site:
 Data:
   backup         copy the database safely while the site runs
   restore        put a backup in place of the database (the site must be stopped)
-  purge          delete requests closed more than a year ago
+  purge          delete what is past its retention time (a daily job does this by itself)
+  erase          erase a person's data on request (a request, its notes, same-contact ones)
+  export-person  a copy of everything held about a person, as JSON or a web page
   closure        add, remove or list dated closures and special hours
 
 Mail:
@@ -36,7 +38,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import TypeVar
 from zoneinfo import ZoneInfo
 
-from webapp import closures
+from webapp import closures, privacy_cli
 from webapp.clock import Clock, system_clock
 from webapp.db import Database, migrate
 from webapp.server import DEFAULT_HTTP, HTTP_IMPLEMENTATIONS, StartupError
@@ -57,7 +59,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     # can be read but not written, the site serves and says so (one line, /healthz 503).
     fault = server.prepare_database(settings.database_path, args.clock)
     app = create_app(settings, clock=args.clock)
-    logs.install()
+    logs.install(settings.log_client_address)
     if fault is not None:
         app.ctx.db.note_fault(fault.kind, fault.detail)
     config = server.uvicorn_config(app, settings, host=args.host, port=args.port, http=args.http)
@@ -295,15 +297,14 @@ def _restore(settings: Settings, args: argparse.Namespace) -> int:
     )
     if done.kept_aside:
         print(f"the replaced database is kept as {done.kept_aside}")
-    return 0
-
-
-def _purge(settings: Settings, args: argparse.Namespace) -> int:
-    from webapp.followup import purge_finished
-
-    now = args.clock()
-    gone = asyncio.run(_with_db(settings, lambda db: purge_finished(db, now)))
-    print(f"deleted {gone} request(s) closed more than a year ago")
+    again = done.erased_again
+    if again.references:
+        print(f"erased again (erased after this backup was made): {', '.join(again.references)}")
+    if not again.readable:
+        print(
+            "warning: the replaced database could not be read: erase again anyone erased"
+            " since this backup was made"
+        )
     return 0
 
 
@@ -412,14 +413,12 @@ def parser() -> argparse.ArgumentParser:
         cmd.add_argument("email")
         cmd.set_defaults(run=_staff)
     sub.add_parser("list-staff", help="list staff accounts").set_defaults(run=_staff)
-    sub.add_parser(
-        "purge", help="delete requests closed more than a year ago (run daily, e.g. from cron)"
-    ).set_defaults(run=_purge)
     test_mail = sub.add_parser(
         "send-test-mail", help="send a test email through SMTP_HOST to ADDRESS"
     )
     test_mail.add_argument("address", help="where to send it")
     test_mail.set_defaults(run=_send_test_mail)
+    privacy_cli.add_commands(sub)
     return top
 
 

@@ -245,11 +245,16 @@ async def store(
         for _ in range(10):
             reference = new_reference()
             try:
+                # The id is past every id the audit trail has named: when the newest request
+                # is erased or purged, SQLite would give its id to the next one, and the old
+                # history would show on a stranger's request.
                 cursor = await conn.execute(
-                    "INSERT INTO consultations (reference, token_id, full_name, email, phone,"
+                    "INSERT INTO consultations (id, reference, token_id, full_name, email, phone,"
                     " contact_method, best_time, message, status, consent_at, created_at,"
                     " updated_at, suspected_spam, reply_by)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'new', ?, ?, ?, ?, ?)",
+                    " VALUES ((SELECT 1 + max(coalesce((SELECT max(id) FROM consultations), 0),"
+                    " coalesce((SELECT max(consultation_id) FROM audit_log), 0))),"
+                    " ?, ?, ?, ?, ?, ?, ?, ?, 'new', ?, ?, ?, ?, ?)",
                     (
                         reference, token_id, request.full_name, request.email, request.phone,
                         request.contact_method, request.best_time, request.message,

@@ -40,6 +40,9 @@ PRAGMAS = (
     "PRAGMA synchronous=FULL",
     "PRAGMA foreign_keys=ON",
     "PRAGMA busy_timeout=5000",
+    # Deleted rows are overwritten with zeros, whatever the SQLite build's default: a purged
+    # or erased request must not linger in free pages of the file.
+    "PRAGMA secure_delete=ON",
 )
 
 

@@ -6,7 +6,7 @@ webapp/handling.py."""
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import aiosqlite
@@ -212,20 +212,3 @@ def csv_safe(value: object) -> str:
     if text[:1] in ("=", "+", "-", "@", "\t", "\r", "\n", "|", "%"):
         return "'" + text
     return text
-
-
-async def purge_finished(db: Database, now: datetime, days: int = 365) -> int:
-    """Delete requests closed (or not a fit) more than `days` ago; their notes go with them.
-
-    The privacy notice promises this; the audit trail keeps only who did what, not the data.
-    The cut-off comes from the app's clock (`now`), never the database's.
-    """
-    cutoff = utc_now_iso(now - timedelta(days=days))
-
-    async def work(conn: aiosqlite.Connection) -> int:
-        cursor = await conn.execute(
-            "DELETE FROM consultations WHERE closed_at IS NOT NULL AND closed_at < ?", (cutoff,)
-        )
-        return cursor.rowcount
-
-    return await db.write(work)

@@ -80,6 +80,10 @@ class Settings:
     smtp: SmtpSettings | None = None
     # How often an open dashboard asks whether new requests arrived (tests shorten it).
     staff_poll_seconds: float = 30.0
+    # Privacy: closed requests are deleted this many days after closing (the daily retention
+    # job); access-log lines name the client's address only when this is turned on.
+    retention_days: int = 365
+    log_client_address: bool = False
 
     @property
     def secret_key(self) -> Secret:
@@ -275,6 +279,21 @@ def _smtp(env: Mapping[str, str]) -> SmtpSettings | None:
     return SmtpSettings(host, mail_from, int(raw_port), tls, username, Secret(password))
 
 
+RETENTION_RANGE = (30, 3650)
+
+
+def _retention_days(env: Mapping[str, str]) -> int:
+    raw = env.get("RETENTION_DAYS", "").strip()
+    if not raw:
+        return Settings.retention_days
+    low, high = RETENTION_RANGE
+    if not (raw.isascii() and raw.isdigit()) or not low <= int(raw) <= high:
+        raise ConfigError(
+            f"RETENTION_DAYS must be a whole number of days from {low} to {high}, not {raw!r}"
+        )
+    return int(raw)
+
+
 def from_env(env: Mapping[str, str] | None = None) -> Settings:
     """Build Settings from environment variables, raising ConfigError on bad values."""
     env = os.environ if env is None else env
@@ -308,4 +327,6 @@ def from_env(env: Mapping[str, str] | None = None) -> Settings:
         backup_time=_time_of_day(env, "BACKUP_TIME", time(3, 15)),
         body_timeout_seconds=_positive(env, "REQUEST_BODY_TIMEOUT", Settings.body_timeout_seconds),
         smtp=_smtp(env),
+        retention_days=_retention_days(env),
+        log_client_address=_flag(env, "LOG_CLIENT_ADDRESS"),
     )

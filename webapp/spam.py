@@ -1,22 +1,19 @@
-"""Suspected spam: the signals that flag a request, what a flood is, and the 30-day purge.
+"""Suspected spam: the signals that flag a request, what a flood is, and how long it is kept.
 
 A flagged request is stored like any other (consultations.store) and its sender gets the same
-answer; only staff see the flag, under its own filter (followup).
+answer; only staff see the flag, under its own filter (followup). The daily retention job
+(webapp/retention.py) deletes those left unmoved for KEEP.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta
+from datetime import datetime, timedelta
 
 import aiosqlite
-import anyio
 
-from webapp import audit
 from webapp.consultations import HONEYPOT, Admit, Flood
-from webapp.db import Database, checkpoint, utc_now_iso
-from webapp.jobs import Job
 from webapp.throttle import Limit, Throttle
 
 KEEP = timedelta(days=30)
@@ -68,37 +65,3 @@ class Intake:
     async def retry_after(self, client: str, now: datetime) -> int:
         """Whole seconds until this client may send a new request again."""
         return await self.throttle.retry_after(self.per_client, client, now)
-
-
-async def purge_spam(db: Database, now: datetime, keep: timedelta = KEEP) -> int:
-    """Delete suspected spam that staff left unmoved for `keep` (30 days); their notes go too.
-
-    The cut-off comes from the app's clock. One audit entry records how many, never whose.
-    """
-    cutoff = utc_now_iso(now - keep)
-
-    async def work(conn: aiosqlite.Connection) -> int:
-        # Freed pages are zeroed, so the deleted text does not linger in the file.
-        await conn.execute("PRAGMA secure_delete = ON")
-        cursor = await conn.execute(
-            "DELETE FROM consultations WHERE suspected_spam IS NOT NULL AND created_at < ?",
-            (cutoff,),
-        )
-        deleted = cursor.rowcount
-        if deleted:
-            await audit.record(conn, now, "system", "spam_purge", detail=f"{deleted} deleted")
-        return deleted
-
-    return await db.write(work)
-
-
-def purge_job(db: Database) -> Job:
-    """The daily purge of suspected spam older than 30 days, at a quiet hour."""
-
-    async def run(now: datetime) -> str:
-        deleted = await purge_spam(db, now)
-        if deleted:
-            await anyio.to_thread.run_sync(checkpoint, db.path)
-        return f"{deleted} suspected-spam requests over 30 days old deleted"
-
-    return Job("spam-purge", run, daily_at=time(3, 40))

@@ -112,6 +112,8 @@ def proxy(tmp_path_factory) -> Iterator[Proxy]:
         "HTTPS_ONLY": "true",
         "ALLOWED_HOSTS": HOST,
         "FORWARDED_ALLOW_IPS": "127.0.0.1",
+        # Addresses in the access log here prove which one reached the site (off by default).
+        "LOG_CLIENT_ADDRESS": "true",
         "CONSULTATION_RATE_LIMIT": "3/600",
         # No BASE_URL: canonical links then show the scheme the site believes it was asked in.
     }

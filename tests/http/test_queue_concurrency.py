@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from webapp import followup, handling, outbox
+from webapp import followup, handling, outbox, retention
 from webapp.auth import Staff, insert_staff
 from webapp.db import utc_now_iso
 from webapp.mailtext import Mail
@@ -101,7 +101,7 @@ async def test_deleting_a_request_takes_its_mails_attempts_and_views(database):
         "UPDATE consultations SET status = 'closed', closed_at = ?",
         (utc_now_iso(NOW - timedelta(days=400)),),
     ))  # fmt: skip
-    assert await followup.purge_finished(database, NOW) == 1
+    assert (await retention.run(database, NOW, 365)).closed == 1
     for table in ("outbox", "contact_attempts", "request_views", "consultations_fts_docsize"):
         row = await database.fetchone(f"SELECT count(*) FROM {table}")  # noqa: S608
         assert row[0] == 0, table

@@ -26,7 +26,7 @@ from tests.helpers import (
     login,
     query,
 )
-from webapp import followup
+from webapp import retention
 from webapp.db import utc_now_iso
 
 ROW = re.compile(r'<th scope="row"><a href="/staff/requests/(\d+)">([^<]*)</a>')
@@ -849,7 +849,7 @@ def test_purge_follows_the_apps_clock_not_the_databases(staff_client, csrf):
             (utc_now_iso(at), request_id),
         )
     db = staff_client.app.ctx.db
-    gone = staff_client.portal.call(followup.purge_finished, db, clock())
+    gone = staff_client.portal.call(retention.sweep, db, clock(), 365).closed
     assert gone == 1
     names = [r[0] for r in query(staff_client, "SELECT full_name FROM consultations ORDER BY id")]
     assert names == ["Young Closed", "Still Open"]
@@ -858,6 +858,6 @@ def test_purge_follows_the_apps_clock_not_the_databases(staff_client, csrf):
         == 0
     )
     # Two days later by the app's clock, the younger one goes too; the open one stays.
-    gone = staff_client.portal.call(followup.purge_finished, db, clock() + timedelta(days=2))
+    gone = staff_client.portal.call(retention.sweep, db, clock() + timedelta(days=2), 365).closed
     assert gone == 1
     assert [r[0] for r in query(staff_client, "SELECT id FROM consultations")] == [still_open]

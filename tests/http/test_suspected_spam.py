@@ -259,18 +259,16 @@ async def test_spam_is_purged_after_30_days_by_a_daily_job(tmp_path, clock):
         await consultations.store(db, replace(sub, full_name="Young Bot"), "t-young",
                                   clock() - timedelta(days=29), signal="flood")  # fmt: skip
         await consultations.store(db, replace(sub, full_name="Old Person"), "t-real", old)
-        # 3:40 AM in Albany: the daily job runs, once.
+        # Past 3:00 AM in Albany: the daily retention job runs, once.
         clock.set_local(2026, 12, 2, 3, 41)
         outcomes = await app.ctx.jobs.tick()
-        assert [(o.name, o.ok) for o in outcomes if o.name == "spam-purge"] == [
-            ("spam-purge", True)
-        ]
-        assert "1 suspected-spam requests over 30 days old deleted" in [o.summary for o in outcomes]
+        [outcome] = [o for o in outcomes if o.name == "retention"]
+        assert outcome.ok and "1 suspected spam over 30 days old" in outcome.summary
         names_left = [r[0] for r in await db.fetchall("SELECT full_name FROM consultations")]
         assert sorted(names_left) == ["Old Person", "Young Bot"]
-        [entry] = await db.fetchall("SELECT * FROM audit_log WHERE action = 'spam_purge'")
-        assert (entry["actor"], entry["detail"]) == ("system", "1 deleted")
-        assert [o.name for o in await app.ctx.jobs.tick() if o.name == "spam-purge"] == []
+        [entry] = await db.fetchall("SELECT * FROM audit_log WHERE action = 'retention'")
+        assert entry["actor"] == "system" and "1 suspected spam" in entry["detail"]
+        assert [o.name for o in await app.ctx.jobs.tick() if o.name == "retention"] == []
         spam = await db.fetchone("SELECT n FROM consultation_counts WHERE status = 'spam'")
         assert spam[0] == 1
         # The deleted name is in neither the database file nor its write-ahead log.

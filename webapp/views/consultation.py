@@ -270,9 +270,10 @@ async def submit_consultation(request: Request) -> Response:
     except StorageUnavailable:  # logged once by the database; the visitor keeps the text
         return await _form_again(request, values, {}, "unavailable", 503, UNAVAILABLE_RETRY)
     if not stored.replayed:
+        # No reference: with the access line beside it, it would tie a request to an address.
         state.mailer.wake()  # its mails are in the outbox now
         flag = f" (suspected spam: {stored.suspected_spam})" if stored.suspected_spam else ""
-        log.info("consultation request %s stored%s", stored.reference, flag)
+        log.info("a consultation request was stored%s", flag)
     if values.get("draft"):
         await drafts.discard(state.db, values["draft"])
     return await _confirmed(request, stored)

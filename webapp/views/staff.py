@@ -15,6 +15,7 @@ from webapp.context import ctx
 from webapp.db import parse_utc
 from webapp.followup import NEXT, STATUSES, RequestNotFound, StillSuspected, TransitionRefused
 from webapp.queue import Filter, Row
+from webapp.views import person
 from webapp.views.common import is_htmx, render, schedule_now, template_response
 from webapp.views.staff_auth import require_staff, signed_in, staff_form, staff_of
 from webapp.views.worklist import decorate, detail_extras, list_context, mail_health
@@ -109,6 +110,7 @@ async def request_page(request: Request) -> Response:
     found = await _read_request(request, consultation_id)
     await handling.record_view(app.db, consultation_id, staff_of(request), app.clock())
     context = await _detail_context(request, found)
+    context.update(await person.person_context(request, found))  # admins: copy, erase
     return await render(request, "staff/request.html", context)
 
 

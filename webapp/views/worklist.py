@@ -11,14 +11,14 @@ from typing import Any
 
 from starlette.requests import Request
 
-from webapp import handling, outbox, queue
+from webapp import handling, outbox, privacy, queue
 from webapp.consultations import BEST_TIMES, CONTACT_METHODS, SPAM_KINDS, format_phone
 from webapp.context import ctx
 from webapp.db import parse_utc
 from webapp.hours import format_reply_by
 from webapp.queue import Filter, Row
 from webapp.views.common import schedule_now
-from webapp.views.staff_auth import staff_of
+from webapp.views.staff_auth import is_poll, staff_of
 
 LEGACY_FLAG = "No contact after 1 business day"
 
@@ -83,6 +83,10 @@ async def list_context(request: Request, filter_: Filter | None = None) -> dict[
     counts = await queue.counts(app.db, today, me)
     rows, total = await queue.page(app.db, filter_, counts, today, me)
     capped = total > queue.COUNT_CAP
+    if filter_.q and not is_poll(request):  # audited: how many matched, never what was typed
+        await privacy.record_search(
+            app.db, app.clock(), staff_of(request), total, capped, filter_.status
+        )
     pages = max(1, -(-total // queue.PER_PAGE))
     if capped:  # the exact number is unknown: offer the next page while pages are full
         pages = filter_.page + (1 if len(rows) == queue.PER_PAGE else 0)
