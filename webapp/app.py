@@ -19,7 +19,7 @@ from starlette.types import ASGIApp
 from webapp import backups, drafts, housekeeping, notifications, privacy, retention, spam
 from webapp.auth import Hasher, Sessions
 from webapp.clinic import load_clinic
-from webapp.clock import Clock, system_clock
+from webapp.clock import Clock, SeenRecently, system_clock
 from webapp.content import ArticleStore
 from webapp.context import AppContext
 from webapp.db import Database, migrate, parse_utc, utc_now_iso
@@ -184,6 +184,7 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> ClinicApp:
         closure_cache=ClosureCache(db, clock),
         page_cache=PageCache(),
         dashboard_memo=ResponseMemo(),
+        searches_audited=SeenRecently(clock, timedelta(minutes=10)),
         form_tokens=FormTokens(
             settings.secret_keys,
             "consultation-form",

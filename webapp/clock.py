@@ -17,6 +17,29 @@ def system_clock() -> datetime:
     return datetime.now(UTC)
 
 
+class SeenRecently:
+    """Keys seen within `ttl` by the app's clock (memory only; a bounded table)."""
+
+    def __init__(self, clock: Clock, ttl: timedelta, size: int = 4096) -> None:
+        self.clock = clock
+        self.ttl = ttl
+        self.size = size
+        self._seen: dict[object, datetime] = {}
+
+    def first(self, key: object) -> bool:
+        """True (and remember it) unless key was seen within `ttl`."""
+        now = self.clock()
+        last = self._seen.get(key)
+        if last is not None and timedelta(0) <= now - last < self.ttl:
+            return False
+        if len(self._seen) >= self.size:
+            self._seen = {k: t for k, t in self._seen.items() if timedelta(0) <= now - t < self.ttl}
+            if len(self._seen) >= self.size:
+                self._seen.clear()
+        self._seen[key] = now
+        return True
+
+
 class Interval:
     """ "At most once per `every`" by the app's clock (a clock set back also counts as due)."""
 

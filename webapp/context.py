@@ -14,7 +14,7 @@ from starlette.templating import Jinja2Templates
 
 from webapp.auth import Hasher, Sessions
 from webapp.clinic import Clinic
-from webapp.clock import Clock
+from webapp.clock import Clock, SeenRecently
 from webapp.content import ArticleStore
 from webapp.db import Database
 from webapp.devices import DeviceCookies
@@ -47,6 +47,8 @@ class AppContext:
     closure_cache: ClosureCache
     page_cache: PageCache
     dashboard_memo: ResponseMemo
+    # Searches already audited (per session and query, for a while): live search re-asks.
+    searches_audited: SeenRecently
     form_tokens: FormTokens
     done_tokens: URLSafeSerializer
     consultation_limit: Limit

@@ -352,6 +352,19 @@ def test_a_search_is_audited_with_its_count_not_its_words(client, people):
     ]
 
 
+def test_the_same_search_asked_again_is_audited_once_in_ten_minutes(client, people, clock):
+    """Live search asks again at each pause in typing, paging and reload: one entry per
+    person, view and query in ten minutes, not one per request (each is a synced write)."""
+    nurse = signed_in(client, NURSE, NURSE_PW)
+    for _ in range(5):
+        client.get("/staff?q=Vindraxby", headers=with_cookie(nurse))
+    client.get("/staff?q=Vindraxb", headers=with_cookie(nurse))  # another query: audited
+    assert len(audit(client, "search")) == 2
+    clock.advance(minutes=10)
+    client.get("/staff?q=Vindraxby", headers=with_cookie(nurse))
+    assert len(audit(client, "search")) == 3
+
+
 # --- the command line ---------------------------------------------------------------------------
 
 

@@ -18,7 +18,7 @@ from webapp.db import parse_utc
 from webapp.hours import format_reply_by
 from webapp.queue import Filter, Row
 from webapp.views.common import schedule_now
-from webapp.views.staff_auth import is_poll, staff_of
+from webapp.views.staff_auth import is_poll, signed_in, staff_of
 
 LEGACY_FLAG = "No contact after 1 business day"
 
@@ -83,7 +83,10 @@ async def list_context(request: Request, filter_: Filter | None = None) -> dict[
     counts = await queue.counts(app.db, today, me)
     rows, total = await queue.page(app.db, filter_, counts, today, me)
     capped = total > queue.COUNT_CAP
-    if filter_.q and not is_poll(request):  # audited: how many matched, never what was typed
+    # Audited: how many matched, never what was typed; once per person, view and query in
+    # ten minutes (live search asks again on each pause in typing, paging and reloads).
+    seen = (signed_in(request).id_hash, filter_.status, filter_.q)
+    if filter_.q and not is_poll(request) and app.searches_audited.first(seen):
         await privacy.record_search(
             app.db, app.clock(), staff_of(request), total, capped, filter_.status
         )
