@@ -8,22 +8,43 @@
     return form ? form.querySelector("[data-form-problem]") : null;
   }
 
-  function show(elt, text) {
-    var box = problemBox(elt);
-    if (!box) return;
+  // Staff pages: one box for the page's actions, used for failures the answer cannot show
+  // (a server error, the network); refusals with their own answer (409, 422) swap as usual.
+  function pageBox() {
+    return document.querySelector("[data-page-problem]");
+  }
+
+  function reveal(box, text) {
     box.textContent = text;
     box.hidden = false;
     box.focus();
   }
 
+  function show(elt, text) {
+    var box = problemBox(elt);
+    if (box) reveal(box, text);
+  }
+
+  function isPoll(elt) {
+    return !!(elt && elt.closest && elt.closest("[data-hx-trigger*='every']"));
+  }
+
   document.addEventListener("htmx:before:request", function (event) {
-    var box = problemBox(event.target);
+    var box = problemBox(event.target) || (isPoll(event.target) ? null : pageBox());
     if (box) box.hidden = true;
   });
 
   document.addEventListener("htmx:response:error", function (event) {
     var ctx = event.detail && event.detail.ctx;
     var status = ctx && ctx.response ? ctx.response.status : 0;
+    if (!problemBox(event.target)) {
+      var page = pageBox();
+      if (page && status >= 500) {
+        reveal(page, "Not saved: the site cannot save anything just now (error " + status +
+          "). What you typed is still on the page: try again in a minute.");
+      }
+      return;
+    }
     if (status >= 500) {
       show(event.target, "Sorry, something went wrong on our side and your request was not sent. " +
         "Your details are still here: please try again in a minute.");
@@ -34,6 +55,15 @@
   });
 
   document.addEventListener("htmx:error", function (event) {
+    if (!problemBox(event.target)) {
+      var page = pageBox();
+      // Polls (the badge) fail quietly: the next one tries again.
+      if (page && !isPoll(event.target)) {
+        reveal(page, "Not sent: the site could not be reached. Check the connection; what " +
+          "you typed is still on the page.");
+      }
+      return;
+    }
     show(event.target, "Your request could not be sent. Please check your connection; " +
       "your details are still here, so you can try again.");
   });
