@@ -16,15 +16,9 @@ from typing import Any
 from webapp import audit, search
 from webapp.auth import Staff
 from webapp.db import Database, utc_now_iso
+from webapp.followup import STATUSES as STATUSES  # re-exported for the views
 from webapp.hours import Schedule, open_time_between, regular_day_length
 
-STATUSES = {
-    "new": "New",
-    "contacted": "Contacted",
-    "scheduled": "Scheduled",
-    "not_a_fit": "Not a fit",
-    "closed": "Closed",
-}
 OPEN = ("new", "contacted", "scheduled")
 ACTION = "action"
 MINE = "mine"

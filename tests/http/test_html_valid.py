@@ -2,30 +2,10 @@
 
 from __future__ import annotations
 
-import json
-import os
 import re
-import shutil
-import subprocess
-from pathlib import Path
-
-import pytest
 
 from tests.helpers import add_staff, login, token_in
-from webapp.settings import ROOT
-
-
-def vnu_command() -> list[str]:
-    jar = Path(
-        os.environ.get("VNU_JAR", ROOT / ".cache/vnu/node_modules/vnu-jar/build/dist/vnu.jar")
-    )
-    java = shutil.which("java")
-    if not jar.is_file() or java is None:
-        pytest.fail(
-            "the Nu HTML checker needs Java and vnu.jar: run the tests with `make test`, "
-            "which installs it (npm install vnu-jar), or set VNU_JAR"
-        )
-    return [java, "-jar", str(jar), "--format", "json", "--also-check-css"]
+from tests.nu import nu_problems
 
 
 def test_pages_are_valid_html(client, clock, tmp_path):
@@ -66,19 +46,5 @@ def test_pages_are_valid_html(client, clock, tmp_path):
     spam_id = re.search(r'href="/staff/requests/(\d+)"', pages["staff-spam"].text).group(1)
     pages["staff-spam-request"] = client.get(f"/staff/requests/{spam_id}")
     assert "Move to the queue" in pages["staff-spam-request"].text
-    files = []
-    for name, response in pages.items():
-        path = tmp_path / f"{name}.html"
-        path.write_text(response.text, encoding="utf-8")
-        files.append(str(path))
-    result = subprocess.run(
-        [*vnu_command(), *files], capture_output=True, text=True, timeout=120, check=False
-    )
-    messages = json.loads(result.stderr or "{}").get("messages", [])
-    problems = [
-        f"{Path(m.get('url', '')).name}:{m.get('lastLine')}: {m.get('type')}: {m.get('message')}"
-        for m in messages
-        if m.get("type") in ("error", "non-document-error")
-        or (m.get("type") == "info" and m.get("subType") == "warning")
-    ]
+    problems = nu_problems({n: r.text for n, r in pages.items()}, tmp_path)
     assert problems == [], "\n".join(problems)

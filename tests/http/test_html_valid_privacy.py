@@ -4,33 +4,17 @@ readable copy a person receives, and the privacy notice with each setting."""
 
 from __future__ import annotations
 
-import json
-import subprocess
 from pathlib import Path
 
 from tests.conftest import make_settings
 from tests.helpers import with_cookie
 from tests.http.test_erasure import ADMIN, ADMIN_PW, csrf_of, make_people, signed_in
-from tests.http.test_html_valid import vnu_command
+from tests.nu import nu_problems
 from webapp.app import create_app
 
 
 def check(tmp_path: Path, pages: dict[str, str]) -> None:
-    files = []
-    for name, text in pages.items():
-        path = tmp_path / f"{name}.html"
-        path.write_text(text, encoding="utf-8")
-        files.append(str(path))
-    result = subprocess.run(
-        [*vnu_command(), *files], capture_output=True, text=True, timeout=120, check=False
-    )
-    messages = json.loads(result.stderr or "{}").get("messages", [])
-    problems = [
-        f"{Path(m.get('url', '')).name}:{m.get('lastLine')}: {m.get('type')}: {m.get('message')}"
-        for m in messages
-        if m.get("type") in ("error", "non-document-error")
-        or (m.get("type") == "info" and m.get("subType") == "warning")
-    ]
+    problems = nu_problems(pages, tmp_path)
     assert problems == [], "\n".join(problems)
 
 

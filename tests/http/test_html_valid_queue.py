@@ -5,15 +5,12 @@ the confirmation) and the account page with the mail choice."""
 
 from __future__ import annotations
 
-import json
 import re
 import sqlite3
-import subprocess
 from contextlib import closing
-from pathlib import Path
 
 from tests.helpers import CSRF_FIELD, HX, add_request, add_staff, login, query
-from tests.http.test_html_valid import vnu_command
+from tests.nu import nu_problems
 
 NURSE, DOCTOR, PASSWORD = "nurse@example.org", "doctor@example.org", "violet-harbor-teapot-42"
 
@@ -101,21 +98,8 @@ def test_work_queue_pages_are_valid_html(client, clock, tmp_path):
     pages["hours-range-error"] = client.post(
         "/staff/hours", data={**post, "day": "2026-12-26", "to": "2026-12-24", "reason": "X"}
     ).text
-    files = []
     for name, text in pages.items():
         assert "<html" in text, name
-        path = tmp_path / f"{name}.html"
-        path.write_text(text, encoding="utf-8")
-        files.append(str(path))
-    result = subprocess.run(
-        [*vnu_command(), *files], capture_output=True, text=True, timeout=180, check=False
-    )
-    messages = json.loads(result.stderr or "{}").get("messages", [])
-    problems = [
-        f"{Path(m.get('url', '')).name}:{m.get('lastLine')}: {m.get('type')}: {m.get('message')}"
-        for m in messages
-        if m.get("type") in ("error", "non-document-error")
-        or (m.get("type") == "info" and m.get("subType") == "warning")
-    ]
+    problems = nu_problems(pages, tmp_path)
     assert problems == [], "\n".join(problems)
     assert re.search(r"<title>\(\d+\) Requests", pages["dashboard"])

@@ -3,16 +3,13 @@ HTML by the Nu HTML checker (the sign-in dialog too, inside the page it appears 
 
 from __future__ import annotations
 
-import json
 import re
-import subprocess
-from pathlib import Path
 
 import pyotp
 
 from tests.conftest import make_settings
 from tests.helpers import CSRF_FIELD, HX, add_request, add_staff, login, with_cookie
-from tests.http.test_html_valid import vnu_command
+from tests.nu import nu_problems
 from webapp.app import create_app
 
 SETUP = re.compile(r'name="setup" value="([^"]+)"')
@@ -81,21 +78,7 @@ def test_staff_account_pages_are_valid_html(client, clock, tmp_path):
                          headers=HX).text  # fmt: skip
     assert '<dialog id="reauth"' in dialog
     pages["page-with-dialog"] = page.replace("</body>", dialog + "</body>")
-    files = []
-    for name, text in pages.items():
-        path = tmp_path / f"{name}.html"
-        path.write_text(text, encoding="utf-8")
-        files.append(str(path))
-    result = subprocess.run(
-        [*vnu_command(), *files], capture_output=True, text=True, timeout=120, check=False
-    )
-    messages = json.loads(result.stderr or "{}").get("messages", [])
-    problems = [
-        f"{Path(m.get('url', '')).name}:{m.get('lastLine')}: {m.get('type')}: {m.get('message')}"
-        for m in messages
-        if m.get("type") in ("error", "non-document-error")
-        or (m.get("type") == "info" and m.get("subType") == "warning")
-    ]
+    problems = nu_problems(pages, tmp_path)
     assert problems == [], "\n".join(problems)
 
 
@@ -107,9 +90,5 @@ def test_the_required_set_up_page_is_valid_html(tmp_path, clock):
         add_staff(client)
         text = client.get("/staff/account/two-factor", headers=with_cookie(
             login(client).cookies["aki_staff"])).text  # fmt: skip
-    path = tmp_path / "required.html"
-    path.write_text(text, encoding="utf-8")
-    result = subprocess.run([*vnu_command(), str(path)], capture_output=True, text=True,
-                            timeout=120, check=False)  # fmt: skip
-    messages = json.loads(result.stderr or "{}").get("messages", [])
-    assert [m for m in messages if m.get("type") == "error"] == []
+    problems = nu_problems({"required": text}, tmp_path)
+    assert problems == [], "\n".join(problems)

@@ -5,9 +5,7 @@ the public pages as first shown."""
 
 from __future__ import annotations
 
-import json
 import re
-import subprocess
 from datetime import timedelta
 from pathlib import Path
 
@@ -24,7 +22,7 @@ from tests.helpers import (
     new_token,
     put_closure,
 )
-from tests.http.test_html_valid import vnu_command
+from tests.nu import nu_problems
 from webapp import closures
 from webapp.app import create_app
 from webapp.storage import StorageUnavailable
@@ -37,25 +35,15 @@ FRAGMENT_PAGE = (
 
 
 def problems_in(pages: dict[str, str], folder: Path) -> list[str]:
-    files = []
+    """The checker's findings, each fragment inside a bare page of its own."""
+    documents = {}
     for name, text in pages.items():
         if name.startswith("fragment-"):
             assert not text.lstrip().lower().startswith("<!doctype"), f"{name} is a page"
             text = FRAGMENT_PAGE.format(text)
         assert text.lstrip().lower().startswith("<!doctype html>"), f"{name} is no page"
-        path = folder / f"{name}.html"
-        path.write_text(text, encoding="utf-8")
-        files.append(str(path))
-    result = subprocess.run(
-        [*vnu_command(), *files], capture_output=True, text=True, timeout=180, check=False
-    )
-    messages = json.loads(result.stderr or "{}").get("messages", [])
-    return [
-        f"{Path(m.get('url', '')).name}:{m.get('lastLine')}: {m.get('type')}: {m.get('message')}"
-        for m in messages
-        if m.get("type") in ("error", "non-document-error")
-        or (m.get("type") == "info" and m.get("subType") == "warning")
-    ]
+        documents[name] = text
+    return nu_problems(documents, folder)
 
 
 def staff_pages(client: TestClient, clock) -> dict[str, str]:
