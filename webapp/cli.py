@@ -48,16 +48,18 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
 
     from webapp import logs, server
+    from webapp.accesslog import AccessLog
     from webapp.app import create_app
 
     # One clear line, not a traceback, when the database cannot be used at all; when it
     # can be read but not written, the site serves and says so (one line, /healthz 503).
     fault = server.prepare_database(settings.database_path, args.clock)
-    app = create_app(settings, clock=args.clock)
+    app = create_app(settings, clock=args.clock, access_log=AccessLog())
     logs.install()
     if fault is not None:
         app.ctx.db.note_fault(fault.kind, fault.detail)
     config = server.uvicorn_config(app, settings, host=args.host, port=args.port, http=args.http)
+    logging.getLogger("webapp").info(server.stack_line(config))
     uvicorn.Server(config).run()
     return 0
 

@@ -46,8 +46,10 @@ if TYPE_CHECKING:
 GRACEFUL_SHUTDOWN_SECONDS = 10
 KEEP_ALIVE_SECONDS = 5
 HTTP_IMPLEMENTATIONS = ("auto", "h11", "httptools")
-# The parser the site ships with; the guards hold on both (tests/http/test_serve_process.py).
-DEFAULT_HTTP = "h11"
+# The fast stack the site ships with: httptools (llhttp, C) parses HTTP and uvloop (libuv)
+# runs the event loop. The guards hold on both parsers (tests/http/test_serve_process.py).
+DEFAULT_HTTP = "httptools"
+LOOP = "uvloop"
 # C0 controls but tab, and DEL: nothing a person types into an address or a search box.
 CONTROL_BYTES = frozenset([*range(0x00, 0x09), *range(0x0A, 0x20), 0x7F])
 SLOW_BODY = "The request took too long to arrive. Please send it again."
@@ -99,12 +101,31 @@ def uvicorn_config(
         http=http,
         proxy_headers=bool(settings.forwarded_allow_ips),
         forwarded_allow_ips=settings.forwarded_allow_ips or None,
+        loop=LOOP,
         server_header=False,
         log_level="info",
+        # The site writes its own access line, cheaply (webapp/accesslog.py).
+        access_log=False,
         lifespan="on",
         timeout_keep_alive=KEEP_ALIVE_SECONDS,
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
     )
+
+
+def stack_line(config: uvicorn.Config, workers: int = 1) -> str:
+    """What serves the site, in one line for the start-up log."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    def named(package: str) -> str:
+        try:
+            return f"{package} {version(package)}"
+        except PackageNotFoundError:
+            return package
+
+    http = {"h11": named("h11"), "httptools": named("httptools")}.get(str(config.http), "auto")
+    loop = named("uvloop") if config.loop == "uvloop" else f"{config.loop} event loop"
+    processes = "1 process" if workers == 1 else f"{workers} worker processes"
+    return f"serving with {named('uvicorn')}: HTTP parser {http}, {loop}, {processes}"
 
 
 def _header(scope: Scope, name: bytes) -> list[bytes]:
