@@ -26,6 +26,7 @@ from webapp.context import AppContext
 from webapp.db import Database, migrate, parse_utc, utc_now_iso
 from webapp.devices import DeviceCookies
 from webapp.fastpath import FastPath
+from webapp.groupcommit import GroupCommit
 from webapp.health import Health
 from webapp.hours import format_date, format_time
 from webapp.https import HttpsRedirectMiddleware
@@ -209,5 +210,6 @@ def create_app(
         devices=DeviceCookies(settings.secret_keys),
         mfa_setup=SetupTokens(settings.secret_keys),
         health=Health(db, clock),
+        consultation_writes=GroupCommit(db, enabled=settings.group_commit),
     )
     return app

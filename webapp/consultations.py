@@ -89,6 +89,8 @@ class RateLimited(Exception):
 Admit = Callable[[aiosqlite.Connection], Awaitable[bool]]
 # Asked next, for an admitted new request: does it arrive in a flood (stored, but flagged)?
 Flood = Callable[[aiosqlite.Connection], Awaitable[bool]]
+# Runs a write transaction and returns its result once committed (Database.write's shape).
+Write = Callable[[Callable[[aiosqlite.Connection], Awaitable["Stored"]]], Awaitable["Stored"]]
 
 
 def normalise_phone(raw: str) -> str | None:
@@ -195,6 +197,7 @@ async def store(
     reply_by: datetime | None = None,
     signal: str | None = None,
     flood: Flood | None = None,
+    write: Write | None = None,
 ) -> Stored:
     """Store a request once per form token; a repeat returns the first one's confirmation.
 
@@ -202,7 +205,8 @@ async def store(
     counts each stored request once even when many arrive together; returning False makes
     this raise RateLimited and store nothing. `signal` (automated_signal) or a `flood` that
     answers True stores the request flagged as suspected spam. `reply_by` is the promise
-    the confirmation states, kept with the request.
+    the confirmation states, kept with the request. `write` runs the transaction (default
+    `db.write`; the site passes its group commit, webapp.groupcommit).
     """
     if signal is not None and signal not in SPAM_KINDS:
         raise ValueError(f"unknown spam signal {signal!r}")
@@ -248,4 +252,4 @@ async def store(
             )  # fmt: skip
         raise RuntimeError("could not draw a unique reference")
 
-    return await db.write(work)
+    return await (write or db.write)(work)

@@ -18,6 +18,7 @@ from webapp.clock import Clock
 from webapp.content import ArticleStore
 from webapp.db import Database
 from webapp.devices import DeviceCookies
+from webapp.groupcommit import GroupCommit
 from webapp.health import Health
 from webapp.jobs import Jobs
 from webapp.mfa import SetupTokens
@@ -58,6 +59,8 @@ class AppContext:
     devices: DeviceCookies
     mfa_setup: SetupTokens
     health: Health
+    # New consultation requests, stored in shared transactions (webapp/groupcommit.py).
+    consultation_writes: GroupCommit
 
 
 def of(app: object) -> AppContext:

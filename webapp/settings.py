@@ -59,6 +59,8 @@ class Settings:
     extra: Mapping[str, str] = field(default_factory=dict)
     # Staff two-factor sign-in: "required" (everyone must set it up) or "optional".
     staff_mfa: str = "optional"
+    # Consultation requests arriving together share one synced commit (webapp/groupcommit.py).
+    group_commit: bool = True
 
     @property
     def secret_key(self) -> Secret:
@@ -258,4 +260,5 @@ def from_env(env: Mapping[str, str] | None = None) -> Settings:
         backup_keep=int(_positive(env, "BACKUP_KEEP", Settings.backup_keep, whole=True)),
         backup_time=_time_of_day(env, "BACKUP_TIME", time(3, 15)),
         body_timeout_seconds=_positive(env, "REQUEST_BODY_TIMEOUT", Settings.body_timeout_seconds),
+        group_commit=_flag(env, "GROUP_COMMIT") if env.get("GROUP_COMMIT", "").strip() else True,
     )

@@ -260,7 +260,7 @@ async def submit_consultation(request: Request) -> Response:
         stored = await store(
             state.db, submission, token.nonce, now, state.intake.admit(client, now),
             reply_by=reply_by(now, schedule), signal=signal,
-            flood=state.intake.flood(client, now),
+            flood=state.intake.flood(client, now), write=state.consultation_writes.write,
         )  # fmt: skip
     except RateLimited:
         retry = await state.intake.retry_after(client, now)
