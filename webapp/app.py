@@ -111,6 +111,8 @@ def make_templates(settings: Settings, static: StaticAssets) -> Jinja2Templates:
         lstrip_blocks=True,
     )
     env.globals["static_url"] = static.url_path
+    # The favicon rides inside the page: one request fewer on a first visit.
+    env.globals["inline_url"] = static.data_url
     # One way of writing times and dates on every page: "12:00 noon", "Thursday, December 24".
     env.filters["clock"] = _clock_filter
     env.filters["long_date"] = format_date

@@ -148,6 +148,8 @@ class Entry:
     page: Sliced
     refresh_at: datetime | None  # when the banner's text changes (its trigger counts down)
     form: bool
+    # The page with its trigger at the plain minute (most responses): compressed whole.
+    page_minute: Sliced | None = None
     plain_head: list[tuple[bytes, bytes]] = field(default_factory=list)
     gzip_head: list[tuple[bytes, bytes]] = field(default_factory=list)
     not_modified_head: list[tuple[bytes, bytes]] = field(default_factory=list)
@@ -188,6 +190,7 @@ def make_entry(
     form: bool,
     refresh_at: datetime | None = None,
     extra_headers: Sequence[tuple[bytes, bytes]] = (),
+    token_size: int | None = None,
 ) -> Entry:
     """Cut a freshly rendered page at its placeholders and prepare its gzip and headers.
 
@@ -207,12 +210,17 @@ def make_entry(
     if not form and found:
         raise CacheError("a cached page without a form carries a token placeholder")
     markers = {"token": TOKEN_MARK.encode(), "trigger": TRIGGER_MARK.encode()}
+    sizes = {"token": token_size} if token_size else {}
     try:
-        page = slice_page(body, markers, gzip=True)
+        page = slice_page(body, markers, gzip=True, sizes=sizes)
     except SliceError as exc:
         raise CacheError(str(exc)) from None
+    minute = None
+    if "trigger" in page.slots:
+        filled = body.replace(TRIGGER_MARK.encode(), EVERY_MINUTE.encode())
+        minute = slice_page(filled, markers, gzip=True, sizes=sizes)
     entry = Entry(response.status_code, headers, rendered_at, valid_until, validator, page,
-                  refresh_at, form)  # fmt: skip
+                  refresh_at, form, minute)  # fmt: skip
     vary = ", ".join(filter(None, [headers.get("vary"), "Accept-Encoding"]))
     common = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers.items() if k != "vary"]
     common.append((b"vary", vary.encode("latin-1")))
@@ -250,10 +258,12 @@ def answer(
             return Reply(304, [(b"etag", etag.encode()), *entry.not_modified_head], b"")
     if "token" in page.slots:
         values["token"] = token().encode()
-    zipped = gzip_ok and page.gzipped is not None
+    if entry.page_minute is not None and values.get("trigger") == EVERY_MINUTE.encode():
+        page = entry.page_minute
+    zipped = gzip_ok and bool(entry.gzip_head) and page.gzipped is not None
     head = entry.gzip_head if zipped else entry.plain_head
     body = page.gzip(values) if zipped else page.body(values)
-    if page.slots:
+    if entry.page.slots:  # (the prepared headers have no length then)
         head = [*head, (b"content-length", str(len(body)).encode())]
     if etag:
         head = [(b"etag", etag.encode()), *head]
@@ -330,7 +340,8 @@ class PageCache:
                     until = built.valid_until or now
                     entry = make_entry(built.response, now, until, validator, form=bool(token),
                                        refresh_at=built.valid_until,
-                                       extra_headers=self.extra_headers)  # fmt: skip
+                                       extra_headers=self.extra_headers,
+                                       token_size=len(token()) if token else None)  # fmt: skip
                     if until > now:  # otherwise used for this response only
                         if len(self.entries) >= MAX_ENTRIES:
                             self.entries.clear()

@@ -190,10 +190,11 @@ class FormTokens:
         """A fresh token stamped with the instant the form was rendered."""
         if shared_render.get():
             raise RuntimeError("a form token was issued while rendering a shared page")
-        # What json.dumps writes for {"n": nonce, "t": seconds}: the nonce is URL-safe
-        # base64, the float its repr.
+        # JSON for {"n": nonce, "t": seconds}: the nonce is URL-safe base64 (22 characters),
+        # the seconds have 6 decimals, so every token has the same length (the page cache
+        # compresses around it knowing that).
         nonce = secrets.token_urlsafe(16)
-        return self._sign(f'{{"n":"{nonce}","t":{now.timestamp()!r}}}'.encode())
+        return self._sign(f'{{"n":"{nonce}","t":{now.timestamp():.6f}}}'.encode())
 
     def _sign(self, payload: bytes) -> str:
         """What URLSafeSerializer.dumps makes of a JSON payload (uncompressed: `read` takes

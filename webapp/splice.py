@@ -78,6 +78,7 @@ class Sliced:
     first_crc: int
     static_size: int
     digest: str  # of the parts: with the slots' values, an ETag
+    sizes: Mapping[str, int]  # slots of a known length (their next part is packed knowing it)
 
     def body(self, values: Mapping[str, bytes]) -> bytes:
         """The page with each slot's value in place."""
@@ -93,6 +94,8 @@ class Sliced:
         assert self.gzipped is not None
         if not self.slots:
             return self.gzipped[0]
+        if any(len(values[slot]) != size for slot, size in self.sizes.items()):
+            return zlib.compress(self.body(values), 6, 31)  # (not seen in practice)
         out = [self.gzipped[0]]
         crc, size = self.first_crc, self.static_size
         for slot, packed, shift in zip(self.slots, self.gzipped[1:], self.shifts, strict=True):
@@ -104,8 +107,21 @@ class Sliced:
         return b"".join(out)
 
 
-def slice_page(body: bytes, markers: Mapping[str, bytes], *, gzip: bool) -> Sliced:
-    """Cut body at each marker (each present at most once) and gzip the parts if asked."""
+def slice_page(
+    body: bytes,
+    markers: Mapping[str, bytes],
+    *,
+    gzip: bool,
+    sizes: Mapping[str, int] | None = None,
+) -> Sliced:
+    """Cut body at each marker (each present at most once) and gzip the parts if asked.
+
+    `sizes`: slots whose values always have that length (the form token). The part after
+    such a slot is compressed knowing what precedes it, the slot as NUL bytes (which a page
+    never holds, so nothing refers to them): the page compresses almost as well as whole.
+    A value of another length still makes a right response (compressed afresh).
+    """
+    sizes = {slot: size for slot, size in (sizes or {}).items() if slot in markers}
     found: list[tuple[int, str, bytes]] = []
     for slot, marker in markers.items():
         count = body.count(marker)
@@ -124,12 +140,30 @@ def slice_page(body: bytes, markers: Mapping[str, bytes], *, gzip: bool) -> Slic
     slots = tuple(slot for _, slot, _ in found)
     digest = hashlib.sha256(b"\0".join(parts)).hexdigest()[:20]
     shifts = tuple(CrcShift(part) for part in parts[1:]) if gzip and slots else ()
-    packed = _gzip_parts(parts) if gzip and static_size > GZIP_MIN else None
+    packed = _gzip_parts(parts, slots, sizes) if gzip and static_size > GZIP_MIN else None
+    used = {slot: size for slot, size in sizes.items() if slot in slots}
     return Sliced(tuple(parts), slots, packed, shifts if packed else (), zlib.crc32(parts[0]),
-                  static_size, digest)  # fmt: skip
+                  static_size, digest, used)  # fmt: skip
 
 
-def _gzip_parts(parts: Sequence[bytes]) -> tuple[bytes, ...]:
+def _context(
+    parts: Sequence[bytes], slots: Sequence[str], sizes: Mapping[str, int], index: int
+) -> bytes:
+    """What precedes parts[index] in every response alike, back to the nearest slot of no
+    fixed length: known-length slots as NUL bytes."""
+    out: list[bytes] = []
+    for before in range(index - 1, -1, -1):  # slot `before` sits after parts[before]
+        size = sizes.get(slots[before])
+        if size is None:
+            break
+        out += (b"\0" * size, parts[before])
+    found = b"".join(reversed(out))
+    return b"" if b"\0" in b"".join(parts) else found[-32768:]
+
+
+def _gzip_parts(
+    parts: Sequence[bytes], slots: Sequence[str], sizes: Mapping[str, int]
+) -> tuple[bytes, ...]:
     """The first part with the gzip header; each part its own deflate run, byte-aligned at
     its end; the last one final. Without slots: one ordinary gzip file."""
     if len(parts) == 1:
@@ -137,7 +171,13 @@ def _gzip_parts(parts: Sequence[bytes]) -> tuple[bytes, ...]:
     out = []
     for index, part in enumerate(parts):
         last = index == len(parts) - 1
-        packer = zlib.compressobj(GZIP_LEVEL, zlib.DEFLATED, 31 if index == 0 else -15)
+        context = _context(parts, slots, sizes, index) if index else b""
+        wbits = 31 if index == 0 else -15
+        packer = (
+            zlib.compressobj(GZIP_LEVEL, zlib.DEFLATED, wbits, zdict=context)
+            if context
+            else zlib.compressobj(GZIP_LEVEL, zlib.DEFLATED, wbits)
+        )
         end = zlib.Z_FINISH if last else zlib.Z_FULL_FLUSH
         out.append(packer.compress(part) + packer.flush(end))
     return tuple(out)
