@@ -129,7 +129,7 @@ class StaticAssets:
         """A small file as a data: URL, to ship inside the page instead of a request of its
         own (the favicon: a first visit saves a round trip and its headers)."""
         asset = self.assets[path]
-        text = quote(asset.body.decode("utf-8"), safe=" :/=")
+        text = quote(asset.body.decode("utf-8"), safe=":/=")
         return f"data:{asset.content_type},{text}"
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

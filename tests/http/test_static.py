@@ -18,7 +18,7 @@ def test_pages_link_versioned_assets_that_are_immutable(client):
         "/static/vendor/htmx-4.0.1.min.js",
     }
     # The favicon rides inside the page (a first visit saves a request).
-    assert '<link rel="icon" href="data:image/svg+xml,%3Csvg ' in html
+    assert '<link rel="icon" href="data:image/svg+xml,%3Csvg%20xmlns' in html
     for url in urls:
         assert re.search(r"\?v=[0-9a-f]{12}$", url), url
         response = client.get(url)
