@@ -30,6 +30,7 @@ from webapp.followup import (
     TransitionRefused,
 )
 from webapp.hours import format_reply_by, open_time_between, regular_day_length
+from webapp.static import accepts_gzip
 from webapp.views.common import is_htmx, render, schedule_now, template_response, upcoming
 from webapp.views.staff_auth import require_staff, signed_in, staff_form, staff_of
 
@@ -124,7 +125,8 @@ async def dashboard(request: Request) -> Response:
             request, "staff/dashboard.html", {**context, "robots": "noindex"}, headers=headers
         )
 
-    return await app.dashboard_memo.get_or_build(key, validator, build)
+    gzip_ok = accepts_gzip(request.headers)
+    return await app.dashboard_memo.get_or_build(key, validator, build, gzip_ok=gzip_ok)
 
 
 @require_staff
