@@ -66,8 +66,10 @@ def page_key(path: str, query: bytes | None) -> Hashable | None:
 async def page_validator(app: AppContext, now: datetime) -> Hashable:
     """What a cached page's content depends on besides the instant: the closures (re-read
     at most once a second, at once after a change made here) and the article files."""
-    await app.closure_cache.overrides(now.astimezone(app.clinic.schedule.tz).date())
-    return (app.closure_cache.version, app.article_version.current())
+    closures = app.closure_cache
+    if not closures.fresh(now):
+        await closures.overrides(now.astimezone(app.clinic.schedule.tz).date())
+    return (closures.version, app.article_version.current(now))
 
 
 def origin_of(app: AppContext, scope: Scope, host: str) -> str:

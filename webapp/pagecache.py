@@ -55,6 +55,11 @@ class ClosureCache:
         self._commits = -1
         self._schedules: dict[tuple[int, date, int], Schedule] = {}
 
+    def fresh(self, now: datetime) -> bool:
+        """True when what was read last still holds at `now` (read less than a second ago,
+        and nothing committed here since): `overrides` would not read again."""
+        return not self._recheck.due(now) and self._commits == self.db.commits
+
     async def overrides(self, today: date) -> tuple[Override, ...]:
         """Closures from LOOKBACK before today on."""
         first_day = today - LOOKBACK
@@ -90,9 +95,9 @@ class ArticleVersion:
         self._value: tuple[tuple[str, int, int], ...] = ()
         self._recheck = Interval(clock, RECHECK)
 
-    def current(self) -> tuple[tuple[str, int, int], ...]:
-        """(name, mtime_ns, size) of every article file."""
-        if self._recheck.due():
+    def current(self, now: datetime | None = None) -> tuple[tuple[str, int, int], ...]:
+        """(name, mtime_ns, size) of every article file (`now`: the clock's reading)."""
+        if self._recheck.due(now):
             try:
                 self._value = tuple(
                     sorted(
@@ -103,7 +108,7 @@ class ArticleVersion:
                 )
             except OSError:
                 self._value = ()
-            self._recheck.mark()
+            self._recheck.mark(now)
         return self._value
 
 
