@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import struct
 import zlib
+from array import array
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -51,9 +52,9 @@ class CrcShift:
         zeros = bytes(len(part))
         offset = zlib.crc32(zeros, 0)
         basis = [zlib.crc32(zeros, 1 << bit) ^ offset for bit in range(32)]
-        self.tables: list[list[int]] = []
+        self.tables: list[array[int]] = []  # (arrays: 4 KB a part, not 40 KB of ints)
         for byte in range(4):
-            table = [0] * 256
+            table = array("I", bytes(4 * 256))
             for value in range(1, 256):
                 low = value & -value
                 table[value] = table[value ^ low] ^ basis[8 * byte + low.bit_length() - 1]
