@@ -129,7 +129,7 @@ def create_app(
 
     `access_log`: where the server writes one line per request (webapp.accesslog).
     """
-    static = StaticAssets(settings.static_dir)
+    static = StaticAssets(settings.static_dir, settings.data_dir / "cache")
     db = Database(settings.database_path)
 
     @asynccontextmanager

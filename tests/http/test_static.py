@@ -108,3 +108,21 @@ def test_the_sites_own_css_and_js_are_sent_smaller_and_still_whole(client, app):
 
 def _in_comments(text: str, char: str) -> int:
     return sum(part.count(char) for part in re.findall(r"/\*.*?\*/", text, re.S))
+
+
+def test_brotli_is_kept_between_starts_and_a_bad_copy_is_not_used(tmp_path):
+    import brotli
+
+    from webapp.static import StaticAssets
+
+    cache = tmp_path / "cache"
+    first = StaticAssets(ROOT / "static", cache).assets["vendor/htmx-4.0.1.min.js"]
+    kept = list(cache.glob("*.br"))
+    assert kept and oct(cache.stat().st_mode & 0o777) == "0o700"
+    for path in kept:  # damaged (or planted) copies are recomputed, not served
+        path.write_bytes(brotli.compress(b"alert(1)"))
+    again = StaticAssets(ROOT / "static", cache).assets["vendor/htmx-4.0.1.min.js"]
+    assert again.brotli == first.brotli
+    assert brotli.decompress(again.brotli) == again.body
+    # A folder that cannot be written only means compressing again at each start.
+    assert StaticAssets(ROOT / "static", tmp_path / "file" / "x").assets
