@@ -33,17 +33,21 @@ lint: $(STAMP)
 	$(PY) -m ruff format --check .
 	$(PY) -m mypy
 
-## Load benchmark: the site against a bare ASGI app on the same uvicorn, driven by wrk
-## (Debian's package; installed here when running as root). See tests/perf/README.md.
+## Load benchmark: the site against a bare ASGI app on the same uvicorn, driven by wrk, the
+## public pages at four instants under libfaketime (Debian's packages wrk and faketime;
+## installed here when running as root). See tests/perf/README.md.
 ## BENCH_SECONDS (per run, default 5) and BENCH_ROUNDS (default 3) shorten or lengthen it.
 bench: $(STAMP)
-	@command -v wrk >/dev/null 2>&1 || { \
+	@for need in wrk:wrk faketime:faketime; do \
+	  cmd=$${need%%:*}; pkg=$${need##*:}; \
+	  command -v $$cmd >/dev/null 2>&1 && continue; \
 	  if [ "$$(id -u)" = 0 ]; then \
-	    apt-get install -y --no-install-recommends wrk || \
-	      { apt-get update && apt-get install -y --no-install-recommends wrk; }; \
+	    apt-get install -y --no-install-recommends $$pkg || \
+	      { apt-get update && apt-get install -y --no-install-recommends $$pkg; } || exit 1; \
 	  else \
-	    echo "make bench needs wrk: sudo apt-get install -y wrk"; exit 1; \
-	  fi; }
+	    echo "make bench needs $$pkg: sudo apt-get install -y $$pkg"; exit 1; \
+	  fi; \
+	done
 	$(PY) tests/perf/bench.py
 
 ## Staff sign-in during a 200-request flood against the real server (production Argon2id):

@@ -91,12 +91,13 @@ class Site:
         http: str = "h11",
         env: dict[str, str] | None = None,
         prefix: Sequence[str] = (),
+        args: Sequence[str] = (),
     ) -> None:
         self.port = free_port()
         self.log_path = log
         self.env = base_env(database, **(env or {}))
         self.argv = [*prefix, sys.executable, "-m", "webapp", "serve", "--port", str(self.port),
-                     "--http", http]  # fmt: skip
+                     "--http", http, *args]  # fmt: skip
         self.proc: subprocess.Popen[bytes] | None = None
         self._copier = threading.Thread()
         self.log_path.touch()

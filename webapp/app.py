@@ -17,6 +17,7 @@ from starlette.templating import Jinja2Templates
 from starlette.types import ASGIApp
 
 from webapp import backups, drafts, housekeeping, notifications, privacy, retention, spam
+from webapp.accesslog import AccessLog, AccessLogMiddleware
 from webapp.auth import Hasher, Sessions
 from webapp.clinic import load_clinic
 from webapp.clock import Clock, SeenRecently, system_clock
@@ -24,6 +25,8 @@ from webapp.content import ArticleStore
 from webapp.context import AppContext
 from webapp.db import Database, migrate, parse_utc, utc_now_iso
 from webapp.devices import DeviceCookies
+from webapp.fastpath import FastPath
+from webapp.groupcommit import GroupCommit
 from webapp.health import Health
 from webapp.hours import format_date, format_time
 from webapp.https import HttpsRedirectMiddleware
@@ -51,16 +54,24 @@ log = logging.getLogger("webapp")
 
 class ClinicApp(Starlette):
     """Starlette with the app's typed context and the security layer outside everything
-    (its own 500 page included), and the request guard outside that."""
+    (its own 500 page included), the request guard outside that, and the access log and
+    the short path for cached pages outermost."""
 
     ctx: AppContext
+    # The server's access log (None: no access lines, as in tests through the ASGI app).
+    access_log: AccessLog | None = None
 
     def build_middleware_stack(self) -> ASGIApp:
         """Wrap the whole stack so even ServerErrorMiddleware's responses get the headers."""
         settings = self.ctx.settings
         inner = HttpsRedirectMiddleware(super().build_middleware_stack(), settings.https_only)
         secured = SecurityMiddleware(inner, settings)
-        return RequestGuard(secured, settings.body_timeout_seconds, security_headers(settings))
+        guarded = RequestGuard(secured, settings.body_timeout_seconds, security_headers(settings))
+        # In front of it all: one cheap access line per request, and cached public pages
+        # answered before any of the layers above (webapp/fastpath.py).
+        log = self.access_log
+        logged = guarded if log is None else AccessLogMiddleware(guarded, log)
+        return FastPath(logged, self.ctx, log)
 
 
 def _url_path_function() -> Callable[..., str]:
@@ -103,6 +114,8 @@ def make_templates(settings: Settings, static: StaticAssets) -> Jinja2Templates:
         lstrip_blocks=True,
     )
     env.globals["static_url"] = static.url_path
+    # The favicon rides inside the page: one request fewer on a first visit.
+    env.globals["inline_url"] = static.data_url
     # One way of writing times and dates on every page: "12:00 noon", "Thursday, December 24".
     env.filters["clock"] = _clock_filter
     env.filters["long_date"] = format_date
@@ -112,9 +125,14 @@ def make_templates(settings: Settings, static: StaticAssets) -> Jinja2Templates:
     return Jinja2Templates(env=env)
 
 
-def create_app(settings: Settings, *, clock: Clock = system_clock) -> ClinicApp:
-    """Build the app for the given settings; the lifespan opens and closes the database."""
-    static = StaticAssets(settings.static_dir)
+def create_app(
+    settings: Settings, *, clock: Clock = system_clock, access_log: AccessLog | None = None
+) -> ClinicApp:
+    """Build the app for the given settings; the lifespan opens and closes the database.
+
+    `access_log`: where the server writes one line per request (webapp.accesslog).
+    """
+    static = StaticAssets(settings.static_dir, settings.data_dir / "cache")
     db = Database(settings.database_path)
 
     @asynccontextmanager
@@ -151,6 +169,7 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> ClinicApp:
         exception_handlers=errors.handlers,
         lifespan=lifespan,
     )
+    app.access_log = access_log
     clinic = load_clinic(settings.clinic_file)
     templates = make_templates(settings, static)
     templates.env.globals["clinic"] = clinic
@@ -182,7 +201,7 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> ClinicApp:
         articles=ArticleStore(settings.articles_dir),
         article_version=ArticleVersion(settings.articles_dir, clock),
         closure_cache=ClosureCache(db, clock),
-        page_cache=PageCache(),
+        page_cache=PageCache(security_headers(settings)),
         dashboard_memo=ResponseMemo(),
         searches_audited=SeenRecently(clock, timedelta(minutes=10)),
         form_tokens=FormTokens(
@@ -208,5 +227,6 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> ClinicApp:
         notifier=notifier,
         mailer=mailer,
         health=Health(db, clock),
+        consultation_writes=GroupCommit(db, enabled=settings.group_commit),
     )
     return app

@@ -41,7 +41,7 @@ from zoneinfo import ZoneInfo
 from webapp import closures, privacy_cli
 from webapp.clock import Clock, system_clock
 from webapp.db import Database, migrate
-from webapp.server import DEFAULT_HTTP, HTTP_IMPLEMENTATIONS, StartupError
+from webapp.server import DEFAULT_HTTP, HTTP_IMPLEMENTATIONS, LOG_FORMAT, StartupError
 from webapp.settings import ConfigError, Settings, from_env
 from webapp.storage import DatabaseInUse, StorageUnavailable
 
@@ -53,17 +53,46 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
 
     from webapp import logs, server
+    from webapp.accesslog import AccessLog
     from webapp.app import create_app
 
     # One clear line, not a traceback, when the database cannot be used at all; when it
     # can be read but not written, the site serves and says so (one line, /healthz 503).
+    # Migrations are applied here, once, before any worker starts.
     fault = server.prepare_database(settings.database_path, args.clock)
-    app = create_app(settings, clock=args.clock)
+    if args.workers > 1:
+        return _serve_workers(settings, args)
+    access_log = AccessLog(log_client_address=settings.log_client_address)
+    app = create_app(settings, clock=args.clock, access_log=access_log)
     logs.install(settings.log_client_address)
     if fault is not None:
         app.ctx.db.note_fault(fault.kind, fault.detail)
     config = server.uvicorn_config(app, settings, host=args.host, port=args.port, http=args.http)
+    logging.getLogger("webapp").info(server.stack_line(config))
     uvicorn.Server(config).run()
+    return 0
+
+
+def _serve_workers(settings: Settings, args: argparse.Namespace) -> int:
+    """uvicorn's supervisor: N worker processes on one socket and one database file. Each
+    builds its app from the environment (server.worker_app); everything they share lives
+    in the database. The supervisor holds the database's shared lock while it runs, so a
+    restore is refused even while a worker is being replaced."""
+    from uvicorn.supervisors import Multiprocess
+
+    from webapp import server
+    from webapp.storage import hold_shared_lock, release
+
+    config = server.uvicorn_config(
+        server.WORKER_APP, settings, host=args.host, port=args.port, http=args.http,
+        workers=args.workers,
+    )  # fmt: skip
+    logging.getLogger("webapp").info(server.stack_line(config, args.workers))
+    lock = hold_shared_lock(settings.database_path)
+    try:
+        Multiprocess(config, sockets=[config.bind_socket()]).run()
+    finally:
+        release(lock)
     return 0
 
 
@@ -336,6 +365,12 @@ def _clinic_tz(settings: Settings) -> ZoneInfo:
     return load_clinic(settings.clinic_file).schedule.tz
 
 
+def _positive(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= 64:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of workers from 1 to 64")
+    return int(text)
+
+
 def parser() -> argparse.ArgumentParser:
     """The argument parser for `python -m webapp`."""
     top = argparse.ArgumentParser(
@@ -353,6 +388,12 @@ def parser() -> argparse.ArgumentParser:
         choices=HTTP_IMPLEMENTATIONS,
         default=DEFAULT_HTTP,
         help=f"uvicorn's HTTP parser (default {DEFAULT_HTTP}; auto: httptools when installed)",
+    )
+    serve.add_argument(
+        "--workers",
+        type=_positive,
+        default=1,
+        help="worker processes sharing the port and the database (default 1; e.g. one per core)",
     )
     serve.set_defaults(run=_serve)
 
@@ -429,7 +470,7 @@ def main(argv: Sequence[str] | None = None, *, clock: Clock = system_clock) -> i
     """
     args = parser().parse_args(argv)
     args.clock = clock
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
     try:
         settings = from_env()
         code: int = args.run(settings, args)

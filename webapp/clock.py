@@ -48,16 +48,17 @@ class Interval:
         self.every = every
         self._last: datetime | None = None
 
-    def due(self) -> bool:
-        """True when the interval has passed since the last `mark` (or never marked)."""
+    def due(self, now: datetime | None = None) -> bool:
+        """True when the interval has passed since the last `mark` (or never marked);
+        `now`: the clock's reading the caller already has."""
         if self._last is None:
             return True
-        elapsed = self.clock() - self._last
+        elapsed = (now or self.clock()) - self._last
         return elapsed >= self.every or elapsed < timedelta(0)
 
-    def mark(self) -> None:
+    def mark(self, now: datetime | None = None) -> None:
         """Start a new interval now."""
-        self._last = self.clock()
+        self._last = now or self.clock()
 
     def reset(self) -> None:
         """Make the next `due` true."""

@@ -89,6 +89,8 @@ class RateLimited(Exception):
 Admit = Callable[[aiosqlite.Connection], Awaitable[bool]]
 # Asked next, for an admitted new request: does it arrive in a flood (stored, but flagged)?
 Flood = Callable[[aiosqlite.Connection], Awaitable[bool]]
+# Runs a write transaction and returns its result once committed (Database.write's shape).
+Write = Callable[[Callable[[aiosqlite.Connection], Awaitable["Stored"]]], Awaitable["Stored"]]
 
 
 @dataclass(frozen=True)
@@ -212,6 +214,7 @@ async def store(
     signal: str | None = None,
     flood: Flood | None = None,
     after_insert: AfterInsert | None = None,
+    write: Write | None = None,
 ) -> Stored:
     """Store a request once per form token; a repeat returns the first one's confirmation.
 
@@ -221,6 +224,9 @@ async def store(
     answers True stores the request flagged as suspected spam. `reply_by` is the promise
     the confirmation states, kept with the request. `after_insert` runs in the same
     transaction once a new request is in (so its mails exist exactly when it does).
+    `write` runs the transaction (default `db.write`; the site passes its group commit,
+    webapp.groupcommit, so `admit`, `flood` and `after_insert` may await only statements
+    on the connection they are given).
     """
     if signal is not None and signal not in SPAM_KINDS:
         raise ValueError(f"unknown spam signal {signal!r}")
@@ -277,4 +283,4 @@ async def store(
             )  # fmt: skip
         raise RuntimeError("could not draw a unique reference")
 
-    return await db.write(work)
+    return await (write or db.write)(work)

@@ -18,6 +18,7 @@ from webapp.clock import Clock, SeenRecently
 from webapp.content import ArticleStore
 from webapp.db import Database
 from webapp.devices import DeviceCookies
+from webapp.groupcommit import GroupCommit
 from webapp.health import Health
 from webapp.jobs import Jobs
 from webapp.mailer import Mailer
@@ -65,6 +66,8 @@ class AppContext:
     # Mail: who is told what (into the outbox), and the outbox's sender.
     notifier: Notifier
     mailer: Mailer
+    # New consultation requests, stored in shared transactions (webapp/groupcommit.py).
+    consultation_writes: GroupCommit
 
 
 def of(app: object) -> AppContext:

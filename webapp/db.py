@@ -35,11 +35,12 @@ log = logging.getLogger(__name__)
 KEEP_CONNECTED = {"disk full", "locked"}
 MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 PRAGMAS = (
+    # First: switching a new file to WAL takes a lock that another process may hold.
+    "PRAGMA busy_timeout=5000",
     "PRAGMA journal_mode=WAL",
     # Health-adjacent records: an acknowledged write must survive a power cut.
     "PRAGMA synchronous=FULL",
     "PRAGMA foreign_keys=ON",
-    "PRAGMA busy_timeout=5000",
     # Deleted rows are overwritten with zeros, whatever the SQLite build's default: a purged
     # or erased request must not linger in free pages of the file.
     "PRAGMA secure_delete=ON",
@@ -98,8 +99,15 @@ def migrate(path: Path, clock: Clock = system_clock) -> list[str]:
             if version in done:
                 continue
             try:
-                # One transaction per migration: it lands whole or not at all.
+                # One transaction per migration: it lands whole or not at all. Whether it is
+                # still pending is decided inside it: another process starting at the same
+                # time (serve --workers N, a command beside the site) may have applied it.
                 conn.execute("BEGIN IMMEDIATE")
+                if conn.execute(
+                    "SELECT 1 FROM schema_migrations WHERE version = ?", (version,)
+                ).fetchone():
+                    conn.execute("COMMIT")
+                    continue
                 for statement in _statements(sql):
                     conn.execute(statement)
                 conn.execute(

@@ -1,19 +1,19 @@
 """Rendered public pages kept in memory until their content can change.
 
-A page changes when the banner's text would (its next transition), when a closure is
-added or removed, or when an article file changes. Pages with the consultation form are
-cached without the visitor's token: each response splices in a fresh one, so no two
-visitors ever share a token, and the gzip of everything before the token is made once.
+A page changes when the banner's text would (its next transition, or the next minute of a
+"Closes in N min" countdown), when a closure is added or removed, or when an article file
+changes: so a page is rendered at most once a minute, whatever the instant. What differs
+per response is spliced into the cached bytes (webapp.splice): the visitor's own form token
+(so no two visitors ever share one) and the banner's refresh trigger, whose delay counts
+down to the next change. Their gzip is made once per rendering.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import os
-import struct
 import zlib
-from collections.abc import Awaitable, Callable, Hashable
+from collections.abc import Awaitable, Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -27,12 +27,20 @@ from webapp.clock import Clock, Interval
 from webapp.db import Database
 from webapp.hours import Override, Schedule, with_overrides
 from webapp.security import TOKEN_MARK, shared_render
+from webapp.splice import GZIP_MIN, Sliced, SliceError, slice_page
 from webapp.static import accepts_gzip
 
 # Closures made by another process (the CLI) are noticed within this long.
 RECHECK = timedelta(seconds=1)
 LOOKBACK = timedelta(days=32)
 MAX_ENTRIES = 256
+# The banner polls every minute; when its text changes sooner, it also refreshes then.
+POLL_MS = 60_000
+REFRESH_MARGIN_MS = 150
+EVERY_MINUTE = "every 60s"
+# Rendered in place of the banner's trigger in shared pages; never sent.
+TRIGGER_MARK = "0-refresh-trigger-0"
+KEEP_FOR_304 = frozenset({b"cache-control", b"vary"})
 
 
 class ClosureCache:
@@ -46,6 +54,11 @@ class ClosureCache:
         self._recheck = Interval(clock, RECHECK)
         self._commits = -1
         self._schedules: dict[tuple[int, date, int], Schedule] = {}
+
+    def fresh(self, now: datetime) -> bool:
+        """True when what was read last still holds at `now` (read less than a second ago,
+        and nothing committed here since): `overrides` would not read again."""
+        return not self._recheck.due(now) and self._commits == self.db.commits
 
     async def overrides(self, today: date) -> tuple[Override, ...]:
         """Closures from LOOKBACK before today on."""
@@ -82,9 +95,9 @@ class ArticleVersion:
         self._value: tuple[tuple[str, int, int], ...] = ()
         self._recheck = Interval(clock, RECHECK)
 
-    def current(self) -> tuple[tuple[str, int, int], ...]:
-        """(name, mtime_ns, size) of every article file."""
-        if self._recheck.due():
+    def current(self, now: datetime | None = None) -> tuple[tuple[str, int, int], ...]:
+        """(name, mtime_ns, size) of every article file (`now`: the clock's reading)."""
+        if self._recheck.due(now):
             try:
                 self._value = tuple(
                     sorted(
@@ -95,51 +108,67 @@ class ArticleVersion:
                 )
             except OSError:
                 self._value = ()
-            self._recheck.mark()
+            self._recheck.mark(now)
         return self._value
+
+
+@dataclass(frozen=True)
+class Reply:
+    """One response, ready to send: status, raw headers, body."""
+
+    status: int
+    headers: list[tuple[bytes, bytes]]
+    body: bytes
+
+
+class RawResponse(Response):
+    """A Starlette response around a Reply (its headers already complete)."""
+
+    def __init__(self, reply: Reply) -> None:
+        self.status_code = reply.status
+        self.body = reply.body
+        self.background = None
+        self.raw_headers = list(reply.headers)
+
+
+def refresh_trigger(now: datetime, refresh_at: datetime | None) -> str:
+    """The banner's htmx trigger at `now`: poll every minute, and when its text changes
+    sooner than that, also refresh at that instant (a little after it, so the server is
+    surely past it)."""
+    refresh_ms = POLL_MS
+    if refresh_at is not None:
+        until = (refresh_at - now).total_seconds() * 1000 + REFRESH_MARGIN_MS
+        refresh_ms = max(REFRESH_MARGIN_MS, min(POLL_MS, round(until)))
+    return EVERY_MINUTE if refresh_ms >= POLL_MS else f"load delay:{refresh_ms}ms, {EVERY_MINUTE}"
 
 
 @dataclass
 class Entry:
-    """One rendered page: its bytes around the token, and the gzip of the part before it."""
+    """One rendered page, cut at its per-response slots, with its headers prepared."""
 
     status: int
     headers: dict[str, str]
     rendered_at: datetime
     valid_until: datetime
     validator: Hashable
-    before: bytes
-    after: bytes | None  # None: the page has no token
-    etag: str = ""
-    gzip_head: bytes = b""  # gzip header + deflate(before), ended by a full flush
-    gzip_tail: bytes = b""  # deflate(after) as an independent final stream
-    crc_before: int = 0
-    gzip_whole: bytes | None = None
+    page: Sliced
+    refresh_at: datetime | None  # when the banner's text changes (its trigger counts down)
+    form: bool
+    # The page with its trigger at the plain minute (most responses): compressed whole.
+    page_minute: Sliced | None = None
+    plain_head: list[tuple[bytes, bytes]] = field(default_factory=list)
+    gzip_head: list[tuple[bytes, bytes]] = field(default_factory=list)
+    not_modified_head: list[tuple[bytes, bytes]] = field(default_factory=list)
     hits: int = field(default=0)
 
+    @property
+    def etag(self) -> str:
+        """The validator of a page without a form while its trigger is the plain minute."""
+        return "" if self.form else f'"{self.page.digest}"'
 
-def _gzip_parts(before: bytes, after: bytes) -> tuple[bytes, bytes]:
-    """gzip of the page around the token, each side compressed once.
-
-    A full flush ends the first part on a byte boundary with no back-references to carry
-    over, so a separately compressed token and a separately compressed rest can follow
-    it; only the trailer (CRC-32 and length of the whole page) is made per response.
-    """
-    head = zlib.compressobj(6, zlib.DEFLATED, 31)  # 31: with the gzip header
-    tail = zlib.compressobj(6, zlib.DEFLATED, -15)  # -15: raw deflate, no header
-    return (
-        head.compress(before) + head.flush(zlib.Z_FULL_FLUSH),
-        tail.compress(after) + tail.flush(),
-    )
-
-
-def _gzip_token(entry: Entry, token: bytes) -> bytes:
-    middle = zlib.compressobj(1, zlib.DEFLATED, -15)
-    packed = middle.compress(token) + middle.flush(zlib.Z_FULL_FLUSH)
-    crc = zlib.crc32(entry.after or b"", zlib.crc32(token, entry.crc_before))
-    size = len(entry.before) + len(token) + len(entry.after or b"")
-    trailer = struct.pack("<II", crc, size & 0xFFFFFFFF)
-    return entry.gzip_head + packed + entry.gzip_tail + trailer
+    def trigger(self, now: datetime) -> str:
+        """The banner's trigger for a response at `now`."""
+        return refresh_trigger(now, self.refresh_at)
 
 
 class CacheError(Exception):
@@ -148,7 +177,11 @@ class CacheError(Exception):
 
 @dataclass(frozen=True)
 class Built:
-    """A freshly rendered page and until when it may be reused (None: this response only)."""
+    """A freshly rendered page and until when it may be reused (None: this response only).
+
+    A page whose banner counts down is reused all the same: its refresh trigger is made per
+    response (until `valid_until`, the instant its text changes).
+    """
 
     response: Response
     valid_until: datetime | None
@@ -161,58 +194,93 @@ def make_entry(
     validator: Hashable,
     *,
     form: bool,
+    refresh_at: datetime | None = None,
+    extra_headers: Sequence[tuple[bytes, bytes]] = (),
+    token_size: int | None = None,
 ) -> Entry:
-    """Split a freshly rendered page at the token marker and prepare its gzip.
+    """Cut a freshly rendered page at its placeholders and prepare its gzip and headers.
 
-    A form page must carry the marker exactly once (each response gets its own token in
-    its place); any other page must carry none. Anything else raises CacheError.
+    A form page must carry the token placeholder exactly once (each response gets its own
+    token in its place); any other page must carry none. Anything else raises CacheError.
+    The banner's trigger placeholder may appear once.
     """
     body = bytes(response.body)
     headers = {
         k: v
         for k, v in response.headers.items()
-        if k not in ("content-length", "set-cookie", "content-encoding")
+        if k not in ("content-length", "set-cookie", "content-encoding", "etag")
     }
-    marker = TOKEN_MARK.encode()
-    found = body.count(marker)
+    found = body.count(TOKEN_MARK.encode())
     if form and found != 1:
         raise CacheError(f"a cached form page must carry one token placeholder, not {found}")
     if not form and found:
         raise CacheError("a cached page without a form carries a token placeholder")
-    if form:
-        before, _, after = body.partition(marker)
-        head, tail = _gzip_parts(before, after)
-        return Entry(response.status_code, headers, rendered_at, valid_until, validator, before,
-                     after, gzip_head=head, gzip_tail=tail,
-                     crc_before=zlib.crc32(before))  # fmt: skip
-    etag = '"' + hashlib.sha256(body).hexdigest()[:20] + '"'
-    return Entry(response.status_code, headers, rendered_at, valid_until, validator, body, None,
-                 etag=etag,
-                 gzip_whole=zlib.compress(body, 6, 31) if len(body) > 512 else None)  # fmt: skip
+    markers = {"token": TOKEN_MARK.encode(), "trigger": TRIGGER_MARK.encode()}
+    sizes = {"token": token_size} if token_size else {}
+    try:
+        page = slice_page(body, markers, gzip=True, sizes=sizes)
+    except SliceError as exc:
+        raise CacheError(str(exc)) from None
+    minute = None
+    if "trigger" in page.slots:
+        filled = body.replace(TRIGGER_MARK.encode(), EVERY_MINUTE.encode())
+        minute = slice_page(filled, markers, gzip=True, sizes=sizes)
+    entry = Entry(response.status_code, headers, rendered_at, valid_until, validator, page,
+                  refresh_at, form, minute)  # fmt: skip
+    vary = ", ".join(filter(None, [headers.get("vary"), "Accept-Encoding"]))
+    common = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers.items() if k != "vary"]
+    common.append((b"vary", vary.encode("latin-1")))
+    extra = list(extra_headers)
+    entry.not_modified_head = [(k, v) for k, v in common if k in KEEP_FOR_304] + extra
+    entry.plain_head = common + _length(page, page.parts[0] if not page.slots else None) + extra
+    if page.gzipped is not None:
+        coded = [*common, (b"content-encoding", b"gzip")]
+        whole = page.gzipped[0] if not page.slots else None
+        entry.gzip_head = coded + _length(page, whole) + extra
+    return entry
 
 
-def respond(entry: Entry, request: Request, token: Callable[[], str]) -> Response:
-    """A response from a cache entry: a fresh token spliced in, gzip if accepted."""
-    headers = dict(entry.headers)
-    headers["vary"] = ", ".join(filter(None, [headers.get("vary"), "Accept-Encoding"]))
-    gzip_ok = accepts_gzip(Headers(scope=request.scope))
-    if entry.after is None:
-        headers["etag"] = entry.etag
-        if entry.etag in request.headers.get("if-none-match", ""):
-            return Response(status_code=304, headers=_keep_for_304(headers))
-        if gzip_ok and entry.gzip_whole is not None:
-            headers["content-encoding"] = "gzip"
-            return Response(entry.gzip_whole, entry.status, headers)
-        return Response(entry.before, entry.status, headers)
-    fresh = token().encode()
-    if gzip_ok:
-        headers["content-encoding"] = "gzip"
-        return Response(_gzip_token(entry, fresh), entry.status, headers)
-    return Response(entry.before + fresh + entry.after, entry.status, headers)
+def _length(page: Sliced, body: bytes | None) -> list[tuple[bytes, bytes]]:
+    """A fixed content-length header when the body never changes; else none (added later)."""
+    return [] if page.slots or body is None else [(b"content-length", str(len(body)).encode())]
 
 
-def _keep_for_304(headers: dict[str, str]) -> dict[str, str]:
-    return {k: v for k, v in headers.items() if k in ("etag", "cache-control", "vary")}
+def answer(
+    entry: Entry, now: datetime, gzip_ok: bool, if_none_match: str, token: Callable[[], str]
+) -> Reply:
+    """A response from a cache entry: a fresh token and trigger spliced in, gzip if accepted,
+    304 when a page without a form is still what the browser holds."""
+    page = entry.page
+    values: dict[str, bytes] = {}
+    etag = ""
+    if "trigger" in page.slots:
+        trigger = entry.trigger(now)
+        values["trigger"] = trigger.encode()
+        if not entry.form and trigger != EVERY_MINUTE:
+            etag = f'"{page.digest}-{trigger.split(":")[1].split("ms")[0]}"'
+    if not entry.form:
+        etag = etag or entry.etag
+        if etag in if_none_match:
+            return Reply(304, [(b"etag", etag.encode()), *entry.not_modified_head], b"")
+    if "token" in page.slots:
+        values["token"] = token().encode()
+    if entry.page_minute is not None and values.get("trigger") == EVERY_MINUTE.encode():
+        page = entry.page_minute
+    zipped = gzip_ok and bool(entry.gzip_head) and page.gzipped is not None
+    head = entry.gzip_head if zipped else entry.plain_head
+    body = page.gzip(values) if zipped else page.body(values)
+    if entry.page.slots:  # (the prepared headers have no length then)
+        head = [*head, (b"content-length", str(len(body)).encode())]
+    if etag:
+        head = [(b"etag", etag.encode()), *head]
+    return Reply(entry.status, head, body)
+
+
+def respond(entry: Entry, request: Request, now: datetime, token: Callable[[], str]) -> Response:
+    """`answer` for a Starlette request."""
+    headers = Headers(scope=request.scope)
+    reply = answer(entry, now, accepts_gzip(headers), headers.get("if-none-match", ""), token)
+    return RawResponse(reply)
 
 
 class SingleFlight:
@@ -230,13 +298,20 @@ class SingleFlight:
 
 
 class PageCache:
-    """Entries by key; each is used until its instant, closures or articles change."""
+    """Entries by key; each is used until its instant, closures or articles change.
 
-    def __init__(self) -> None:
+    `extra_headers` (the security headers) are part of every prepared response, so a
+    response can be sent as it is, before any other layer (webapp.fastpath).
+    """
+
+    def __init__(self, extra_headers: Sequence[tuple[bytes, bytes]] = ()) -> None:
         self.entries: dict[Hashable, Entry] = {}
         self.flight = SingleFlight()
+        self.extra_headers = tuple(extra_headers)
+        self.renders = 0
 
-    def _fresh(self, key: Hashable, now: datetime, validator: Hashable) -> Entry | None:
+    def lookup(self, key: Hashable, now: datetime, validator: Hashable) -> Entry | None:
+        """The entry for key if it may serve a response at `now`."""
         entry = self.entries.get(key)
         # (A clock set back, say by NTP, must not bring back a page from the future.)
         if entry and entry.rendered_at <= now < entry.valid_until and entry.validator == validator:
@@ -258,23 +333,27 @@ class PageCache:
         token goes, and each response gets `token()` in its place. While `build` runs, no
         real form token can be issued (FormTokens.issue raises), so none is ever shared.
         """
-        entry = self._fresh(key, now, validator)
+        entry = self.lookup(key, now, validator)
         if entry is None:
             async with self.flight.lock(key):
-                entry = self._fresh(key, now, validator)
+                entry = self.lookup(key, now, validator)
                 if entry is None:
                     built = await _build_shared(build, TOKEN_MARK if token else None)
+                    self.renders += 1
                     if built.response.status_code != 200:
                         self.entries.pop(key, None)
                         return built.response
                     until = built.valid_until or now
-                    entry = make_entry(built.response, now, until, validator, form=bool(token))
+                    entry = make_entry(built.response, now, until, validator, form=bool(token),
+                                       refresh_at=built.valid_until,
+                                       extra_headers=self.extra_headers,
+                                       token_size=len(token()) if token else None)  # fmt: skip
                     if until > now:  # otherwise used for this response only
                         if len(self.entries) >= MAX_ENTRIES:
                             self.entries.clear()
                         self.entries[key] = entry
         entry.hits += 1
-        return respond(entry, request, token or _no_token)
+        return respond(entry, request, now, token or _no_token)
 
 
 async def _build_shared(
@@ -291,39 +370,58 @@ def _no_token() -> str:
     raise CacheError("a page without a form has no token to splice in")
 
 
+@dataclass(frozen=True)
+class _Memo:
+    validator: Hashable
+    status: int
+    plain: list[tuple[bytes, bytes]]  # headers, length included
+    body: bytes
+    zipped: list[tuple[bytes, bytes]] | None
+    packed: bytes
+
+
 class ResponseMemo:
     """Small memo of whole responses for one signed-in person's repeated views.
 
     The caller's key must include the session, and its validator everything the page
-    shows (the database's commit count, the minute for "5 min ago").
+    shows (the database's commit count, the minute for "5 min ago"). A page is gzipped once
+    when remembered (a dashboard of 17 KB is sent as 4 KB): these responses are `no-store`,
+    so no cache keeps them and their Vary stays as the view set it.
     """
 
     def __init__(self, size: int = 64) -> None:
         self.size = size
-        self._items: dict[Hashable, tuple[Hashable, bytes, int, dict[str, str]]] = {}
+        self._items: dict[Hashable, _Memo] = {}
         self.flight = SingleFlight()
 
     async def get_or_build(
-        self, key: Hashable, validator: Hashable, build: Callable[[], Awaitable[Response]]
+        self,
+        key: Hashable,
+        validator: Hashable,
+        build: Callable[[], Awaitable[Response]],
+        *,
+        gzip_ok: bool = False,
     ) -> Response:
         """The remembered response, or one built (once, however many ask at the same time)."""
-        found = self.get(key, validator)
+        found = self.get(key, validator, gzip_ok=gzip_ok)
         if found is not None:
             return found
         async with self.flight.lock(key):
-            found = self.get(key, validator)
+            found = self.get(key, validator, gzip_ok=gzip_ok)
             if found is not None:
                 return found
             response = await build()
             self.put(key, validator, response)
-            return response
+            return self.get(key, validator, gzip_ok=gzip_ok) or response
 
-    def get(self, key: Hashable, validator: Hashable) -> Response | None:
+    def get(self, key: Hashable, validator: Hashable, *, gzip_ok: bool = False) -> Response | None:
         """The remembered response, if it is still valid."""
         found = self._items.get(key)
-        if found is None or found[0] != validator:
+        if found is None or found.validator != validator:
             return None
-        return Response(found[1], found[2], dict(found[3]))
+        if gzip_ok and found.zipped is not None:
+            return RawResponse(Reply(found.status, found.zipped, found.packed))
+        return RawResponse(Reply(found.status, found.plain, found.body))
 
     def put(self, key: Hashable, validator: Hashable, response: Response) -> None:
         """Remember a 200 response."""
@@ -331,5 +429,12 @@ class ResponseMemo:
             return
         if len(self._items) >= self.size:
             self._items.clear()
-        headers = {k: v for k, v in response.headers.items() if k != "content-length"}
-        self._items[key] = (validator, bytes(response.body), response.status_code, headers)
+        body = bytes(response.body)
+        head = [(k, v) for k, v in response.raw_headers if k not in (b"content-length",)]
+        plain = [*head, (b"content-length", str(len(body)).encode())]
+        zipped, packed = None, b""
+        if len(body) > GZIP_MIN and b"content-encoding" not in dict(head):
+            packed = zlib.compress(body, 6, 31)
+            zipped = [*head, (b"content-encoding", b"gzip"),
+                      (b"content-length", str(len(packed)).encode())]  # fmt: skip
+        self._items[key] = _Memo(validator, response.status_code, plain, body, zipped, packed)

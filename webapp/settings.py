@@ -84,6 +84,8 @@ class Settings:
     # job); access-log lines name the client's address only when this is turned on.
     retention_days: int = 365
     log_client_address: bool = False
+    # Consultation requests arriving together share one synced commit (webapp/groupcommit.py).
+    group_commit: bool = True
 
     @property
     def secret_key(self) -> Secret:
@@ -329,4 +331,5 @@ def from_env(env: Mapping[str, str] | None = None) -> Settings:
         smtp=_smtp(env),
         retention_days=_retention_days(env),
         log_client_address=_flag(env, "LOG_CLIENT_ADDRESS"),
+        group_commit=_flag(env, "GROUP_COMMIT") if env.get("GROUP_COMMIT", "").strip() else True,
     )

@@ -1,13 +1,19 @@
-"""Static files served from memory: content-hashed URLs, a year's cache, gzip made once."""
+"""Static files served from memory: content-hashed URLs, a year's cache, gzip and brotli made
+once (brotli, where the browser takes it, is a tenth smaller again: a first visit is mostly
+htmx, the stylesheet and the site's script)."""
 
 from __future__ import annotations
 
 import gzip
 import hashlib
 import mimetypes
+import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import quote
 
+import brotli
 from starlette.datastructures import Headers
 from starlette.types import Receive, Scope, Send
 
@@ -21,12 +27,13 @@ TYPES = {".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf
 
 @dataclass(frozen=True)
 class Asset:
-    """One file, its gzip variant (if worth it) and its version hash."""
+    """One file, its gzip and brotli variants (if worth it) and its version hash."""
 
     body: bytes
     gzipped: bytes | None
     content_type: str
     version: str
+    brotli: bytes | None = None
 
     @property
     def etag(self) -> bytes:
@@ -34,30 +41,101 @@ class Asset:
         return f'"{self.version}"'.encode()
 
 
-def load_assets(directory: Path) -> dict[str, Asset]:
-    """Read every file under directory once, at start-up."""
+# CSS outside its string literals: comments, and the spaces around braces and semicolons,
+# carry nothing a browser reads.
+_CSS_STRING = re.compile(r"""("(?:[^"\\\n]|\\.)*"|'(?:[^'\\\n]|\\.)*')""")
+_CSS_COMMENT = re.compile(r"/\*.*?\*/", re.S)
+
+
+def minify_css(text: str) -> str:
+    """The stylesheet without comments and needless spaces (strings left as they are)."""
+    pieces = _CSS_STRING.split(_CSS_COMMENT.sub("", text))
+    for index in range(0, len(pieces), 2):  # the even pieces are outside strings
+        squeezed = re.sub(r"\s+", " ", pieces[index])
+        pieces[index] = re.sub(r"\s*([{};])\s*", r"\1", squeezed)
+    return "".join(pieces).strip() + "\n"
+
+
+def minify_js(text: str) -> str:
+    """The script without its whole-line comments and indentation (our own, unminified
+    scripts only: none of their lines is inside a multi-line string)."""
+    lines = (line.strip() for line in text.splitlines())
+    return "\n".join(line for line in lines if line and not line.startswith("//")) + "\n"
+
+
+def _served(path: Path, body: bytes) -> bytes:
+    """What is sent for a file: the site's own CSS and JS made smaller, the rest as is."""
+    if path.name.endswith((".min.js", ".min.css")):
+        return body
+    if path.suffix == ".css":
+        return minify_css(body.decode("utf-8")).encode("utf-8")
+    if path.suffix == ".js":
+        return minify_js(body.decode("utf-8")).encode("utf-8")
+    return body
+
+
+def _brotli(body: bytes, cache: Path | None) -> bytes:
+    """brotli at its best (about 50 ms for htmx, on every start): kept in `cache` under the
+    content's hash, and used from there only when it decompresses to the content."""
+    name = hashlib.sha256(body).hexdigest() + ".br"
+    if cache is not None:
+        try:
+            kept = (cache / name).read_bytes()
+            if brotli.decompress(kept) == body:
+                return kept
+        except (OSError, brotli.error):
+            pass
+    packed: bytes = brotli.compress(body, mode=brotli.MODE_TEXT, quality=11)
+    if cache is not None:
+        try:
+            cache.mkdir(mode=0o700, exist_ok=True)
+            fresh = cache / f".{name}.{os.getpid()}"
+            fresh.write_bytes(packed)
+            fresh.replace(cache / name)
+        except OSError:  # a read-only folder: compressed again at the next start
+            pass
+    return packed
+
+
+def load_assets(directory: Path, cache: Path | None = None) -> dict[str, Asset]:
+    """Read every file under directory once, at start-up (`cache`: a folder of our own
+    where compressed files are kept between starts)."""
     assets = {}
     for path in sorted(directory.rglob("*")):
         if not path.is_file() or path.name.startswith("."):
             continue
-        body = path.read_bytes()
-        gzipped = None
+        body = _served(path, path.read_bytes())
+        gzipped = squeezed = None
         if path.suffix in COMPRESSIBLE and len(body) > 256:
             packed = gzip.compress(body, compresslevel=9, mtime=0)
             gzipped = packed if len(packed) < len(body) * 0.9 else None
+            if gzipped is not None:
+                smaller = _brotli(body, cache)
+                squeezed = smaller if len(smaller) < len(gzipped) else None
         content_type = TYPES.get(path.suffix) or (
             mimetypes.guess_type(path.name)[0] or "application/octet-stream"
         )
         version = hashlib.sha256(body).hexdigest()[:12]
-        assets[path.relative_to(directory).as_posix()] = Asset(body, gzipped, content_type, version)
+        assets[path.relative_to(directory).as_posix()] = Asset(
+            body, gzipped, content_type, version, squeezed
+        )
     return assets
 
 
 def accepts_gzip(headers: Headers) -> bool:
     """True when the client takes gzip (a q=0 refusal counts as no)."""
+    return _accepts(headers, "gzip")
+
+
+def accepts_brotli(headers: Headers) -> bool:
+    """True when the client takes brotli ("br"; a q=0 refusal counts as no)."""
+    return _accepts(headers, "br")
+
+
+def _accepts(headers: Headers, coding: str) -> bool:
     for part in headers.get("accept-encoding", "").lower().split(","):
         name, _, params = part.strip().partition(";")
-        if name.strip() in ("gzip", "*"):
+        if name.strip() in (coding, "*"):
             return params.replace(" ", "") not in ("q=0", "q=0.0", "q=0.00", "q=0.000")
     return False
 
@@ -65,12 +143,19 @@ def accepts_gzip(headers: Headers) -> bool:
 class StaticAssets:
     """The /static mount: files from memory; the URL's ?v= decides how long to cache."""
 
-    def __init__(self, directory: Path) -> None:
-        self.assets = load_assets(directory)
+    def __init__(self, directory: Path, cache: Path | None = None) -> None:
+        self.assets = load_assets(directory, cache)
 
     def url_path(self, path: str) -> str:
         """The versioned URL path for a file under static/ (KeyError if it does not exist)."""
         return f"/static/{path}?v={self.assets[path].version}"
+
+    def data_url(self, path: str) -> str:
+        """A small file as a data: URL, to ship inside the page instead of a request of its
+        own (the favicon: a first visit saves a round trip and its headers)."""
+        asset = self.assets[path]
+        text = quote(asset.body.decode("utf-8"), safe=":/=")
+        return f"data:{asset.content_type},{text}"
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Serve GET/HEAD for a known file; 404/405 otherwise."""
@@ -95,7 +180,10 @@ class StaticAssets:
             await send({"type": "http.response.body", "body": b""})
             return
         body = asset.body
-        if asset.gzipped is not None and accepts_gzip(headers):
+        if asset.brotli is not None and accepts_brotli(headers):
+            body = asset.brotli
+            common.append((b"content-encoding", b"br"))
+        elif asset.gzipped is not None and accepts_gzip(headers):
             body = asset.gzipped
             common.append((b"content-encoding", b"gzip"))
         common += [

@@ -1,11 +1,11 @@
 """The benchmark's baseline: a bare ASGI app that answers "ok", on the site's server stack.
 
 Served exactly as `python -m webapp serve` serves the site: the same uvicorn configuration
-(webapp/server.py's `uvicorn_config`: one process, `server_header=False`, log level "info",
-so uvicorn writes one access line per request as it does for the site, the same timeouts
-and HTTP parser), lifespan on, the same root logging set-up. Only the application differs,
-so "site req/s / bare req/s" is the share of the server's capacity that the site's own work
-leaves.
+(webapp/server.py's `uvicorn_config`: httptools and uvloop, one process,
+`server_header=False`, uvicorn's access log off, the same timeouts), lifespan on, the same
+root logging set-up. It writes no access line (the site writes its own, and pays for it):
+it is the fastest this stack answers. Only the application differs, so "site req/s / bare
+req/s" is the share of the server's capacity that the site's own work leaves.
 
     .venv/bin/python tests/perf/bare_app.py [--host 127.0.0.1] [--port 8001]
 """

@@ -10,12 +10,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from webapp.context import ctx
+from webapp.fastpath import page_validator
 from webapp.hours import Override, Schedule, Status, status_at
-from webapp.pagecache import Built
+from webapp.pagecache import TRIGGER_MARK, Built, refresh_trigger
+from webapp.security import shared_render
 
-# Refresh a little after the announced instant so the server is surely past it.
-REFRESH_MARGIN_MS = 150
-POLL_MS = 60_000
 Build = Callable[[str | None], Awaitable[Built]]
 
 
@@ -30,12 +29,10 @@ async def schedule_now(
 
 
 def cache_until(status: Status) -> datetime | None:
-    """Until when a page showing this status may be reused: while its banner would still
-    poll plainly every minute (the last minute before a change is rendered per request,
-    because its refresh delay counts down)."""
-    if status.next_refresh is None:
-        return None
-    return status.next_refresh - timedelta(milliseconds=POLL_MS - REFRESH_MARGIN_MS)
+    """Until when a page showing this status may be reused: until its banner's text changes
+    (at most a minute while "Closes in N min" counts down). The refresh delay, which counts
+    down within that time, is spliced into each response by the page cache."""
+    return status.next_refresh
 
 
 def is_htmx(request: Request) -> bool:
@@ -50,13 +47,11 @@ def client_key(request: Request) -> str:
 
 def banner_context(now: datetime, status: Status, was: str | None = None) -> dict[str, Any]:
     """Template values for _open_status.html."""
-    refresh_ms = POLL_MS
-    if status.next_refresh is not None:
-        until = (status.next_refresh - now).total_seconds() * 1000 + REFRESH_MARGIN_MS
-        refresh_ms = max(REFRESH_MARGIN_MS, min(POLL_MS, round(until)))
     # Poll every minute (and so recover from a failed request); when the text changes
-    # sooner, also refresh at that exact instant.
-    trigger = "every 60s" if refresh_ms >= POLL_MS else f"load delay:{refresh_ms}ms, every 60s"
+    # sooner, also refresh at that exact instant. A shared page gets a placeholder, which
+    # the page cache fills per response.
+    shared = shared_render.get()
+    trigger = TRIGGER_MARK if shared else refresh_trigger(now, status.next_refresh)
     return {
         "status": status,
         "status_trigger": trigger,
@@ -144,9 +139,8 @@ async def cached_page(
     """
     app = ctx(request)
     now = app.clock()
-    await app.closure_cache.overrides(now.astimezone(app.clinic.schedule.tz).date())
+    validator = await page_validator(app, now)
     origin = app.settings.base_url or f"{request.url.scheme}://{request.url.netloc}"
-    validator = (app.closure_cache.version, app.article_version.current())
 
     def token() -> str:
         return app.form_tokens.issue(app.clock())

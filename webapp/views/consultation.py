@@ -263,6 +263,7 @@ async def submit_consultation(request: Request) -> Response:
             reply_by=reply_by(now, schedule), signal=signal,
             flood=state.intake.flood(client, now),
             after_insert=state.notifier.after_request(origin, now),
+            write=state.consultation_writes.write,
         )  # fmt: skip
     except RateLimited:
         retry = await state.intake.retry_after(client, now)

@@ -15,6 +15,7 @@ from webapp.context import ctx
 from webapp.db import parse_utc
 from webapp.followup import NEXT, STATUSES, RequestNotFound, StillSuspected, TransitionRefused
 from webapp.queue import Filter, Row
+from webapp.static import accepts_gzip
 from webapp.views import person
 from webapp.views.common import is_htmx, render, schedule_now, template_response
 from webapp.views.staff_auth import require_staff, signed_in, staff_form, staff_of
@@ -43,7 +44,8 @@ async def dashboard(request: Request) -> Response:
             headers=headers,
         )  # fmt: skip
 
-    return await app.dashboard_memo.get_or_build(key, validator, build)
+    gzip_ok = accepts_gzip(request.headers)
+    return await app.dashboard_memo.get_or_build(key, validator, build, gzip_ok=gzip_ok)
 
 
 async def _page_extras(request: Request, context: dict[str, Any]) -> dict[str, Any]:
