@@ -145,6 +145,24 @@ class Site:
     def log(self) -> str:
         return self.log_path.read_text(encoding="utf-8", errors="replace")
 
+    def wait_for_log(self, *texts: str, timeout: float = 10) -> str:
+        """The log once it holds every one of `texts`: access lines are written at the event
+        loop's next turn and reach the file through a pipe, after the answer they log."""
+        deadline = time.monotonic() + timeout
+        while True:
+            log = self.log()
+            if all(text in log for text in texts):
+                return log
+            assert time.monotonic() < deadline, f"not logged: {texts}\n{log}"
+            time.sleep(0.02)
+
+    def log_after_marker(self, base_url: str | None = None) -> str:
+        """The log once every earlier request is in it: a request of its own (a 404 with a
+        unique path) is answered after them, and its line follows theirs."""
+        marker = f"/log-marker-{time.monotonic_ns()}"
+        httpx.get((base_url or self.url) + marker, timeout=5, verify=False)
+        return self.wait_for_log(marker)
+
     def signal(self, sig: int = signal.SIGTERM) -> None:
         assert self.proc is not None
         self.proc.send_signal(sig)
