@@ -6,8 +6,8 @@ is taken back only when the password turns out right. However many attempts arri
 no more than the limit reach Argon2. Limits (OWASP's device-cookie pattern):
 
 - from a browser with a valid device cookie for the account: per device (its nonce);
-- from anywhere else: per typed account, per client address, and for all such attempts
-  together (which bounds the Argon2 work a botnet can cause).
+- from anywhere else: per typed account, per client address (an IPv6 address by its /64),
+  and for all such attempts together (which bounds the Argon2 work a botnet can cause).
 
 Two-factor codes are throttled the same way, and checked, used up and turned into a session
 in one transaction. Failed attempts are audited with the account they named, or, for an
@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -322,8 +323,23 @@ def _limits(
     account, per_device, address, everyone = limits
     if device is not None:
         return [(per_device, device.nonce)]
-    wanted = [(account, account_key), (address, attempt.client)]
+    wanted = [(account, account_key), (address, address_key(attempt.client))]
     return [*wanted, (everyone, "all")] if everyone else wanted
+
+
+def address_key(client: str) -> str:
+    """Whom the per-address limits count: an IPv4 address alone, an IPv6 address by its
+    /64 (one household or server is given a whole /64, so a new address per attempt would
+    otherwise be a new client each time); anything else as it is."""
+    try:
+        address = ipaddress.ip_address(client.split("%", 1)[0])
+    except ValueError:
+        return client
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.IPv6Network((address, 64), strict=False))
+    return str(address)
 
 
 def _key(limit: Limit, wanted: list[tuple[Limit, str]]) -> str:
