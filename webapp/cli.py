@@ -269,7 +269,7 @@ def _check(settings: Settings, args: argparse.Namespace) -> int:
     from webapp.db import pending_migrations
 
     clinic = load_clinic(settings.clinic_file)
-    problems = ArticleStore(settings.articles_dir).validate_all()
+    problems = ArticleStore(settings.articles_dir, clinic.name).validate_all()
     pending = pending_migrations(settings.database_path)
     print(f"clinic: {clinic.name}, {clinic.address_line}; {clinic.hours_summary}")
     print(f"database: {settings.database_path}; pending migrations: {', '.join(pending) or 'none'}")
