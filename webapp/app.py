@@ -198,7 +198,7 @@ def create_app(
         clinic=clinic,
         static=static,
         templates=templates,
-        articles=ArticleStore(settings.articles_dir),
+        articles=ArticleStore(settings.articles_dir, clinic.name),
         article_version=ArticleVersion(settings.articles_dir, clock),
         closure_cache=ClosureCache(db, clock),
         page_cache=PageCache(security_headers(settings)),

@@ -102,9 +102,8 @@ def _migrate(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-async def _with_db(
-    settings: Settings, work: Callable[[Database], Awaitable[T]], clock: Clock = system_clock
-) -> T:
+async def _with_db(settings: Settings, work: Callable[[Database], Awaitable[T]], clock: Clock) -> T:
+    """Run `work` on the database (migrated first, stamped by the command's clock)."""
     migrate(settings.database_path, clock)
     db = Database(settings.database_path)
     await db.open()
@@ -120,7 +119,11 @@ def _closure(settings: Settings, args: argparse.Namespace) -> int:
     if args.action == "add":
         entries = closures.make_range(args.day, args.to, args.reason, args.opens, args.closes)
         asyncio.run(
-            _with_db(settings, lambda db: closures.put_range(db, entries, now, today, CLI_ACTOR))
+            _with_db(
+                settings,
+                lambda db: closures.put_range(db, entries, now, today, CLI_ACTOR),
+                args.clock,
+            )
         )
         hours = f"open {args.opens}-{args.closes}" if args.opens else "closed"
         first, last = entries[0].day.isoformat(), entries[-1].day.isoformat()
@@ -131,7 +134,9 @@ def _closure(settings: Settings, args: argparse.Namespace) -> int:
         day = closures.parse_day(args.day)
         end = closures.parse_day(args.to) if args.to else day
         removed = asyncio.run(
-            _with_db(settings, lambda db: closures.remove_range(db, day, end, now, CLI_ACTOR))
+            _with_db(
+                settings, lambda db: closures.remove_range(db, day, end, now, CLI_ACTOR), args.clock
+            )
         )
         if not removed:
             print(
@@ -141,7 +146,9 @@ def _closure(settings: Settings, args: argparse.Namespace) -> int:
         print("removed " + ", ".join(o.day.isoformat() for o in removed))
         return 0
     since = closures.parse_day(args.since) if args.since else None
-    rows = asyncio.run(_with_db(settings, lambda db: closures.list_from(db, since or today)))
+    rows = asyncio.run(
+        _with_db(settings, lambda db: closures.list_from(db, since or today), args.clock)
+    )
     for row in rows:
         hours = f"open {row.opens:%H:%M}-{row.closes:%H:%M}" if row.opens else "closed"
         print(f"{row.day.isoformat()}  {hours:<17} {row.reason}")
@@ -180,7 +187,7 @@ def _staff(settings: Settings, args: argparse.Namespace) -> int:
 
     now = args.clock()
     if args.command == "list-staff":
-        people = asyncio.run(_with_db(settings, accounts.list_staff))
+        people = asyncio.run(_with_db(settings, accounts.list_staff, args.clock))
         for person in people:
             state = "active" if person.active else "disabled"
             two_factor = "two-factor on" if person.mfa_enabled else "two-factor off"
@@ -234,9 +241,13 @@ def _staff(settings: Settings, args: argparse.Namespace) -> int:
     if args.command == "create-staff":
         admin = bool(args.admin)
         asyncio.run(
-            _with_db(settings, lambda db: auth.create_staff(db, email, hashed, now, admin=admin))
+            _with_db(
+                settings,
+                lambda db: auth.create_staff(db, email, hashed, now, admin=admin),
+                args.clock,
+            )
         )
-        made = asyncio.run(_with_db(settings, lambda db: auth.find_staff(db, email)))
+        made = asyncio.run(_with_db(settings, lambda db: auth.find_staff(db, email), args.clock))
         print(f"created {email}" + (" (admin)" if made and made[0].is_admin else ""))
         return 0
 
@@ -258,7 +269,7 @@ def _check(settings: Settings, args: argparse.Namespace) -> int:
     from webapp.db import pending_migrations
 
     clinic = load_clinic(settings.clinic_file)
-    problems = ArticleStore(settings.articles_dir).validate_all()
+    problems = ArticleStore(settings.articles_dir, clinic.name).validate_all()
     pending = pending_migrations(settings.database_path)
     print(f"clinic: {clinic.name}, {clinic.address_line}; {clinic.hours_summary}")
     print(f"database: {settings.database_path}; pending migrations: {', '.join(pending) or 'none'}")

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import re
 import secrets
-import sqlite3
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, time
@@ -250,27 +249,27 @@ async def store(
             flagged = "flood"
         for _ in range(10):
             reference = new_reference()
-            try:
-                # The id is past every id the audit trail has named: when the newest request
-                # is erased or purged, SQLite would give its id to the next one, and the old
-                # history would show on a stranger's request.
-                cursor = await conn.execute(
-                    "INSERT INTO consultations (id, reference, token_id, full_name, email, phone,"
-                    " contact_method, best_time, message, status, consent_at, created_at,"
-                    " updated_at, suspected_spam, reply_by)"
-                    " VALUES ((SELECT 1 + max(coalesce((SELECT max(id) FROM consultations), 0),"
-                    " coalesce((SELECT max(consultation_id) FROM audit_log), 0))),"
-                    " ?, ?, ?, ?, ?, ?, ?, ?, 'new', ?, ?, ?, ?, ?)",
-                    (
-                        reference, token_id, request.full_name, request.email, request.phone,
-                        request.contact_method, request.best_time, request.message,
-                        created, created, created, flagged, promised,
-                    ),
-                )  # fmt: skip
-            except sqlite3.IntegrityError as exc:
-                if "reference" in str(exc):
+            async with conn.execute(
+                "SELECT 1 FROM consultations WHERE reference = ?", (reference,)
+            ) as taken:
+                if await taken.fetchone() is not None:
                     continue  # a one-in-millions clash: draw another reference
-                raise
+            # The id is past every id the audit trail has named: when the newest request
+            # is erased or purged, SQLite would give its id to the next one, and the old
+            # history would show on a stranger's request.
+            cursor = await conn.execute(
+                "INSERT INTO consultations (id, reference, token_id, full_name, email, phone,"
+                " contact_method, best_time, message, status, consent_at, created_at,"
+                " updated_at, suspected_spam, reply_by)"
+                " VALUES ((SELECT 1 + max(coalesce((SELECT max(id) FROM consultations), 0),"
+                " coalesce((SELECT max(consultation_id) FROM audit_log), 0))),"
+                " ?, ?, ?, ?, ?, ?, ?, ?, 'new', ?, ?, ?, ?, ?)",
+                (
+                    reference, token_id, request.full_name, request.email, request.phone,
+                    request.contact_method, request.best_time, request.message,
+                    created, created, created, flagged, promised,
+                ),
+            )  # fmt: skip
             if after_insert is not None:
                 inserted = Inserted(
                     int(cursor.lastrowid or 0), reference, parse_utc(created), request.email,

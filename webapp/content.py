@@ -1,11 +1,11 @@
 """Articles: Markdown files ``<slug>.md`` with ``+++``-fenced TOML front matter, rendered safely.
 
 Front matter keys: title, description, published (required); reviewed (defaults to published),
-author (defaults to the clinic). Raw HTML is escaped, never passed through; ``javascript:`` and
-similar links stay plain text (markdown-it's ``validateLink``); every h2 gets a stable, unique
-``id``; absolute http(s) links get ``rel="noopener noreferrer"``. A ``#`` h1 in the body is
-demoted to h2 rather than rejected: the page template renders the title as the only h1, and
-text pasted with a leading ``# Title`` should still work.
+author (defaults to the clinic's name, from clinic.toml). Raw HTML is escaped, never passed
+through; ``javascript:`` and similar links stay plain text (markdown-it's ``validateLink``);
+every h2 gets a stable, unique ``id``; absolute http(s) links get ``rel="noopener
+noreferrer"``. A ``#`` h1 in the body is demoted to h2 rather than rejected: the page template
+renders the title as the only h1, and text pasted with a leading ``# Title`` should still work.
 """
 
 from __future__ import annotations
@@ -30,7 +30,6 @@ logger = logging.getLogger(__name__)
 SLUG_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 # Longer slugs are no article: file names stop at 255 bytes ("<slug>.md").
 MAX_SLUG = 200
-DEFAULT_AUTHOR = "Albany Ketamine Infusions"
 WORDS_PER_MINUTE = 200
 _KEYS = ("title", "description", "published", "reviewed", "author")
 
@@ -148,8 +147,11 @@ def _date_field(name: str, meta: dict[str, Any], key: str, default: date | None 
     return value
 
 
-def parse_article(slug: str, text: str, *, mtime_ns: int = 0) -> Article:
-    """Parse one article's text; raise ArticleError naming the file and field on bad input."""
+def parse_article(slug: str, text: str, *, default_author: str, mtime_ns: int = 0) -> Article:
+    """Parse one article's text; raise ArticleError naming the file and field on bad input.
+
+    `default_author`: the byline when the front matter names none (the clinic's name).
+    """
     name = f"{slug}.md"
     meta, body = _split_front_matter(name, text)
     unknown = sorted(set(meta) - set(_KEYS))
@@ -162,7 +164,7 @@ def parse_article(slug: str, text: str, *, mtime_ns: int = 0) -> Article:
     description = _text_field(name, meta, "description")
     published = _date_field(name, meta, "published")
     reviewed = _date_field(name, meta, "reviewed", published)
-    author = _text_field(name, meta, "author", DEFAULT_AUTHOR)
+    author = _text_field(name, meta, "author", default_author)
     if reviewed < published:
         raise ArticleError(f"{name}: 'reviewed' ({reviewed}) is before 'published' ({published})")
     if not body.strip():
@@ -185,9 +187,11 @@ def parse_article(slug: str, text: str, *, mtime_ns: int = 0) -> Article:
 class ArticleStore:
     """Articles in a directory, parsed on first use and re-parsed only when a file changes."""
 
-    def __init__(self, directory: Path) -> None:
-        """Remember the directory; nothing is read until asked."""
+    def __init__(self, directory: Path, default_author: str) -> None:
+        """Remember the directory (and the byline of articles that name no author); nothing
+        is read until asked."""
         self.directory = Path(directory)
+        self.default_author = default_author
         # slug -> ((mtime_ns, size), Article, or the error message of a broken file)
         self._cache: dict[str, tuple[tuple[int, int], Article | str]] = {}
 
@@ -207,7 +211,10 @@ class ArticleStore:
             with path.open("rb") as fh:
                 st = os.fstat(fh.fileno())
                 raw = fh.read()
-            result = parse_article(slug, raw.decode("utf-8"), mtime_ns=st.st_mtime_ns)
+            result = parse_article(
+                slug, raw.decode("utf-8"), default_author=self.default_author,
+                mtime_ns=st.st_mtime_ns,
+            )  # fmt: skip
         except UnicodeDecodeError as exc:
             result = f"{slug}.md: not valid UTF-8 text (byte {exc.start})"
         except OSError as exc:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import zlib
 from collections.abc import Awaitable, Callable, Hashable, Sequence
 from dataclasses import dataclass, field
@@ -41,6 +42,9 @@ EVERY_MINUTE = "every 60s"
 # Rendered in place of the banner's trigger in shared pages; never sent.
 TRIGGER_MARK = "0-refresh-trigger-0"
 KEEP_FOR_304 = frozenset({b"cache-control", b"vary"})
+# A form's token field (every form on the site names it "token"), and the value it carries.
+TOKEN_INPUT = re.compile(rb"<input\b[^>]*\bname=\"token\"[^>]*>", re.IGNORECASE)
+INPUT_VALUE = re.compile(rb'\bvalue="([^"]*)"')
 
 
 class ClosureCache:
@@ -201,7 +205,9 @@ def make_entry(
     """Cut a freshly rendered page at its placeholders and prepare its gzip and headers.
 
     A form page must carry the token placeholder exactly once (each response gets its own
-    token in its place); any other page must carry none. Anything else raises CacheError.
+    token in its place); any other page must carry none, and no page a token field with
+    another value (a page with a form that was not declared one). Anything else raises
+    CacheError.
     The banner's trigger placeholder may appear once.
     """
     body = bytes(response.body)
@@ -211,6 +217,11 @@ def make_entry(
         if k not in ("content-length", "set-cookie", "content-encoding", "etag")
     }
     found = body.count(TOKEN_MARK.encode())
+    # A token field holding anything but the placeholder (a token issued before the build and
+    # rendered into it, or none at all) would be one value handed to every visitor.
+    own = {m.group(1) if m else b"" for m in map(INPUT_VALUE.search, TOKEN_INPUT.findall(body))}
+    if own - {TOKEN_MARK.encode()}:
+        raise CacheError("a shared page carries a form token field without the placeholder")
     if form and found != 1:
         raise CacheError(f"a cached form page must carry one token placeholder, not {found}")
     if not form and found:
