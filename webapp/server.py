@@ -15,6 +15,7 @@ uvicorn runs (h11 or httptools):
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -96,6 +97,31 @@ def write_fault(path: Path) -> Fault | None:
     return None
 
 
+PR_SET_PDEATHSIG = 1  # prctl(2)
+
+
+def end_with_supervisor() -> None:
+    """In a worker of `serve --workers N` (Linux): SIGTERM when the supervisor dies, even by
+    kill -9, so the worker finishes its complete requests and exits (its usual shutdown)
+    instead of serving on alone, holding the port and the database: a restart would find
+    the port taken and `restore` would be refused with no server left to stop. uvicorn
+    starts every worker from the supervisor's main thread, whose end is what the kernel
+    watches."""
+    import ctypes
+    import multiprocessing
+    import signal
+    import sys
+
+    parent = multiprocessing.parent_process()
+    if not sys.platform.startswith("linux") or parent is None:
+        return
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0) != 0:
+        return
+    if os.getppid() != parent.pid:  # it died before the line above: nobody will signal
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
 def worker_app() -> ASGIApp:
     """The app of one worker process of `serve --workers N`: uvicorn starts each worker
     afresh and imports this by name. The parent has applied the migrations already; each
@@ -107,6 +133,7 @@ def worker_app() -> ASGIApp:
     from webapp.app import create_app
     from webapp.settings import from_env
 
+    end_with_supervisor()
     logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
     settings = from_env()
     app = create_app(settings, access_log=AccessLog(log_client_address=settings.log_client_address))
