@@ -182,6 +182,10 @@ def test_each_visitor_address_reaches_the_rate_limit_and_a_forged_one_does_not(p
         assert submit(first, **{"X-Forwarded-For": "198.51.100.7"}) == 429
         # Another visitor has a limit of their own.
         assert submit(second) == 200
+    # The site writes its access lines in batches, just after the answers: wait for them.
+    deadline = time.monotonic() + 10
+    while '127.0.0.3:0 - "POST' not in proxy.site.log() and time.monotonic() < deadline:
+        time.sleep(0.05)
     log = proxy.site.log()
     assert '127.0.0.2:0 - "POST /consultation HTTP/1.1" 429' in log, log
     assert '127.0.0.3:0 - "POST /consultation HTTP/1.1" 200' in log, log
