@@ -18,7 +18,7 @@ from __future__ import annotations
 import os
 import sqlite3
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote_to_bytes
 
 import anyio
@@ -160,13 +160,18 @@ def uvicorn_config(
     """
     import uvicorn
 
+    from webapp.httpguard import GuardedHttpToolsProtocol
+
+    # httptools with a size and time limit on request heads (webapp/httpguard.py); auto
+    # means httptools here, since the project installs it.
+    protocol: Any = GuardedHttpToolsProtocol if http in ("auto", "httptools") else http
     return uvicorn.Config(
         app,
         factory=isinstance(app, str),
         workers=workers,
         host=host,
         port=port,
-        http=http,
+        http=protocol,
         proxy_headers=bool(settings.forwarded_allow_ips),
         forwarded_allow_ips=settings.forwarded_allow_ips or None,
         loop=LOOP,
@@ -192,7 +197,8 @@ def stack_line(config: uvicorn.Config, workers: int = 1) -> str:
         except PackageNotFoundError:
             return package
 
-    http = {"h11": named("h11"), "httptools": named("httptools")}.get(str(config.http), "auto")
+    chosen = getattr(config.http, "NAME", config.http)
+    http = {"h11": named("h11"), "httptools": named("httptools")}.get(str(chosen), "auto")
     loop = named("uvloop") if config.loop == "uvloop" else f"{config.loop} event loop"
     processes = "1 process" if workers == 1 else f"{workers} worker processes"
     return f"serving with {named('uvicorn')}: HTTP parser {http}, {loop}, {processes}"
