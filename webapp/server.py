@@ -15,9 +15,10 @@ uvicorn runs (h11 or httptools):
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote_to_bytes
 
 import anyio
@@ -96,6 +97,31 @@ def write_fault(path: Path) -> Fault | None:
     return None
 
 
+PR_SET_PDEATHSIG = 1  # prctl(2)
+
+
+def end_with_supervisor() -> None:
+    """In a worker of `serve --workers N` (Linux): SIGTERM when the supervisor dies, even by
+    kill -9, so the worker finishes its complete requests and exits (its usual shutdown)
+    instead of serving on alone, holding the port and the database: a restart would find
+    the port taken and `restore` would be refused with no server left to stop. uvicorn
+    starts every worker from the supervisor's main thread, whose end is what the kernel
+    watches."""
+    import ctypes
+    import multiprocessing
+    import signal
+    import sys
+
+    parent = multiprocessing.parent_process()
+    if not sys.platform.startswith("linux") or parent is None:
+        return
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0) != 0:
+        return
+    if os.getppid() != parent.pid:  # it died before the line above: nobody will signal
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
 def worker_app() -> ASGIApp:
     """The app of one worker process of `serve --workers N`: uvicorn starts each worker
     afresh and imports this by name. The parent has applied the migrations already; each
@@ -107,6 +133,7 @@ def worker_app() -> ASGIApp:
     from webapp.app import create_app
     from webapp.settings import from_env
 
+    end_with_supervisor()
     logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
     settings = from_env()
     app = create_app(settings, access_log=AccessLog(log_client_address=settings.log_client_address))
@@ -133,13 +160,18 @@ def uvicorn_config(
     """
     import uvicorn
 
+    from webapp.httpguard import GuardedHttpToolsProtocol
+
+    # httptools with a size and time limit on request heads (webapp/httpguard.py); auto
+    # means httptools here, since the project installs it.
+    protocol: Any = GuardedHttpToolsProtocol if http in ("auto", "httptools") else http
     return uvicorn.Config(
         app,
         factory=isinstance(app, str),
         workers=workers,
         host=host,
         port=port,
-        http=http,
+        http=protocol,
         proxy_headers=bool(settings.forwarded_allow_ips),
         forwarded_allow_ips=settings.forwarded_allow_ips or None,
         loop=LOOP,
@@ -165,7 +197,8 @@ def stack_line(config: uvicorn.Config, workers: int = 1) -> str:
         except PackageNotFoundError:
             return package
 
-    http = {"h11": named("h11"), "httptools": named("httptools")}.get(str(config.http), "auto")
+    chosen = getattr(config.http, "NAME", config.http)
+    http = {"h11": named("h11"), "httptools": named("httptools")}.get(str(chosen), "auto")
     loop = named("uvloop") if config.loop == "uvloop" else f"{config.loop} event loop"
     processes = "1 process" if workers == 1 else f"{workers} worker processes"
     return f"serving with {named('uvicorn')}: HTTP parser {http}, {loop}, {processes}"
