@@ -4,7 +4,9 @@ the privacy notice says is kept no longer.
 - requests closed (or found not a fit) more than RETENTION_DAYS ago, with their notes;
 - suspected spam that staff left unmoved for 30 days;
 - expired staff sessions, spent invitations (used, withdrawn or expired) and expired form
-  drafts.
+  drafts;
+- databases a restore put aside (`<database>.replaced-<time>`) once as old as the oldest
+  backup kept (BACKUP_KEEP days): they hold what was erased or is past its time, like a backup.
 
 Every cut-off comes from the app's clock. Each run writes one audit entry and one log line of
 counts (never whose), rewrites the full-text index and empties the write-ahead log, so what
@@ -17,8 +19,9 @@ from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 
 import aiosqlite
+import anyio
 
-from webapp import audit
+from webapp import audit, backups
 from webapp.auth import ABSOLUTE_LIMIT, IDLE_LIMIT
 from webapp.db import Database, utc_now_iso
 from webapp.jobs import Job
@@ -39,6 +42,7 @@ class Swept:
     sessions: int = 0
     invitations: int = 0
     drafts: int = 0
+    replaced: int = 0  # databases a restore put aside
 
     @property
     def requests(self) -> int:
@@ -52,11 +56,12 @@ class Swept:
             f" {self.spam} suspected spam over {SPAM_KEEP.days} days old,"
             f" {self.sessions} expired sessions, {self.invitations} spent invitations,"
             f" {self.drafts} expired form drafts"
-        )
+        ) + (f", {self.replaced} replaced database copies" if self.replaced else "")
 
 
-async def sweep(db: Database, now: datetime, days: int) -> Swept:
-    """Delete everything past its time in one transaction, with one audit entry."""
+async def sweep(db: Database, now: datetime, days: int, replaced: int = 0) -> Swept:
+    """Delete everything past its time in one transaction, with one audit entry (which also
+    counts the `replaced` database copies the run deleted before)."""
     closed_before = utc_now_iso(now - timedelta(days=days))
     spam_before = utc_now_iso(now - SPAM_KEEP)
     stamp = utc_now_iso(now)
@@ -90,6 +95,7 @@ async def sweep(db: Database, now: datetime, days: int) -> Swept:
                 stamp,
             ),
             drafts=await delete(conn, "DELETE FROM form_drafts WHERE expires_at <= ?", stamp),
+            replaced=replaced,
         )
         if swept.requests:
             await scrub_index(conn)
@@ -100,24 +106,33 @@ async def sweep(db: Database, now: datetime, days: int) -> Swept:
             "retention",
             detail=f"{swept.closed} closed requests, {swept.spam} suspected spam,"
             f" {swept.sessions} sessions, {swept.invitations} invitations,"
-            f" {swept.drafts} form drafts (kept {days} days after closing)",
+            f" {swept.drafts} form drafts (kept {days} days after closing)"
+            + (f", {replaced} replaced database copies" if replaced else ""),
         )
         return swept
 
     return await db.write(work)
 
 
-async def run(db: Database, now: datetime, days: int) -> Swept:
-    """One retention run: delete, then empty the write-ahead log of what was deleted."""
-    swept = await sweep(db, now, days)
+async def run(
+    db: Database, now: datetime, days: int, replaced_keep: timedelta | None = None
+) -> Swept:
+    """One retention run: delete, then empty the write-ahead log of what was deleted.
+    With `replaced_keep`, databases a restore put aside longer ago go first."""
+    replaced = 0
+    if replaced_keep is not None:
+        replaced = await anyio.to_thread.run_sync(
+            backups.drop_replaced, db.path, now, replaced_keep
+        )
+    swept = await sweep(db, now, days, replaced)
     await forget_traces(db)
     return swept
 
 
-def job(db: Database, days: int) -> Job:
+def job(db: Database, days: int, replaced_keep: timedelta | None = None) -> Job:
     """The daily retention job (its log line is the run's summary)."""
 
     async def daily(now: datetime) -> str:
-        return (await run(db, now, days)).summary(days)
+        return (await run(db, now, days, replaced_keep)).summary(days)
 
     return Job("retention", daily, daily_at=DAILY_AT)
