@@ -15,6 +15,7 @@ was deleted is gone from the database files too.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 
@@ -23,7 +24,7 @@ import anyio
 
 from webapp import audit, backups
 from webapp.auth import ABSOLUTE_LIMIT, IDLE_LIMIT
-from webapp.db import Database, utc_now_iso
+from webapp.db import Database, checkpoint, utc_now_iso
 from webapp.jobs import Job
 from webapp.privacy import forget_traces, scrub_index
 from webapp.spam import KEEP as SPAM_KEEP
@@ -136,3 +137,25 @@ def job(db: Database, days: int, replaced_keep: timedelta | None = None) -> Job:
         return (await run(db, now, days, replaced_keep)).summary(days)
 
     return Job("retention", daily, daily_at=DAILY_AT)
+
+
+# An erasure or a purge empties the write-ahead log at once. A reader holding an old snapshot
+# for longer than it waits (an open shell, a long backup; in any process) keeps it from
+# finishing, and the deleted text then stays in -wal: this finishes it soon after.
+WAL_EVERY = timedelta(minutes=10)
+# Writers wait while a checkpoint waits for readers: this one gives up quickly instead (it
+# comes back in WAL_EVERY), so a long reader never holds up visitors' requests for long.
+WAL_WAIT = 0.2
+
+
+def wal_job(db: Database) -> Job:
+    """Every WAL_EVERY: empty the write-ahead log (checkpoint TRUNCATE), so what was deleted
+    while a reader held it up leaves the -wal file within minutes, not at the next night's
+    run."""
+
+    async def run(now: datetime) -> str:
+        if await anyio.to_thread.run_sync(functools.partial(checkpoint, db.path, WAL_WAIT)):
+            return "write-ahead log emptied"
+        return "write-ahead log in use by a reader; tried again later"
+
+    return Job("write-ahead-log", run, every=WAL_EVERY)
