@@ -183,7 +183,8 @@ def create_app(
     mailer = Mailer(db, clock, settings.smtp)
     jobs.add(notifier.digest_job())
     jobs.add(notifications.outbox_prune_job(db))
-    jobs.add(retention.job(db, settings.retention_days))
+    jobs.add(retention.job(db, settings.retention_days, timedelta(days=settings.backup_keep)))
+    jobs.add(retention.wal_job(db))
     per_client = Limit("consultation", limit, timedelta(seconds=window))
     flood, flood_window = settings.consultation_flood
     hasher = Hasher(fast=settings.fast_password_hashing)

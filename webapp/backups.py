@@ -11,13 +11,14 @@ the copy in its place.
 from __future__ import annotations
 
 import contextlib
+import glob
 import logging
 import os
 import re
 import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import anyio
@@ -32,6 +33,8 @@ from webapp.storage import hold_exclusive_lock, release
 log = logging.getLogger(__name__)
 NAME = re.compile(r"^clinic-\d{8}-\d{6}\.db$")
 COMPANIONS = ("", "-wal", "-shm")
+REPLACED = ".replaced-"
+STAMP = "%Y%m%d-%H%M%S"
 
 
 class RestoreRefused(ValueError):
@@ -142,7 +145,7 @@ def restore(source: Path, database: Path, now: datetime, clock: Clock) -> Restor
         raise RestoreRefused(f"{source} is the live database itself")
     if not database.parent.is_dir():
         raise RestoreRefused(f"the database's folder {database.parent} does not exist")
-    stamp = f"{now.astimezone(UTC):%Y%m%d-%H%M%S}"
+    stamp = f"{now.astimezone(UTC):{STAMP}}"
     with _exclusive(database):
         incoming = database.with_name(f"{database.name}.restoring-{stamp}")
         try:
@@ -172,7 +175,7 @@ def restore(source: Path, database: Path, now: datetime, clock: Clock) -> Restor
 
 def _swap_in(incoming: Path, database: Path, stamp: str) -> Path | None:
     """Move the database (and its -wal, -shm) aside, then the new file in; all back on error."""
-    kept = database.with_name(f"{database.name}.replaced-{stamp}") if database.exists() else None
+    kept = database.with_name(f"{database.name}{REPLACED}{stamp}") if database.exists() else None
     moved: list[tuple[Path, Path]] = []
     try:
         if kept is not None:
@@ -196,3 +199,28 @@ def _sync_folder(folder: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def drop_replaced(database: Path, now: datetime, keep: timedelta) -> int:
+    """Delete the databases a restore put aside (`<database>.replaced-<UTC time>`, with their
+    -wal and -shm) once older than `keep`. Such a copy holds patients' details like a backup
+    and no erasure or retention run reaches it, so it goes when the backups of its time do.
+    Returns how many copies were deleted (a name `restore` did not make is left alone)."""
+    prefix = database.name + REPLACED
+    dropped = 0
+    for path in sorted(database.parent.glob(glob.escape(prefix) + "*")):
+        stamp = path.name[len(prefix) :]
+        try:
+            made = datetime.strptime(stamp, STAMP).replace(tzinfo=UTC)
+        except ValueError:  # a companion (-wal, -shm) or a name of someone else's
+            continue
+        if now - made < keep:
+            continue
+        try:
+            for suffix in reversed(COMPANIONS):  # the database file last: a retry finds it
+                path.with_name(path.name + suffix).unlink(missing_ok=True)
+        except OSError as exc:  # the next run tries again
+            log.warning("a replaced database could not be deleted: %s", exc)
+            continue
+        dropped += 1
+    return dropped

@@ -214,11 +214,12 @@ def pending_migrations(path: Path) -> list[str]:
     return [name for version, name, _ in _migrations() if version not in done]
 
 
-def checkpoint(path: Path) -> bool:
+def checkpoint(path: Path, wait: float = 5) -> bool:
     """Copy the WAL into the database file and empty it: after personal data is deleted, so
-    its old pages do not linger in -wal. False when a reader kept it from finishing (the next
-    call tries again). Blocking: call it from a worker thread."""
-    conn = sqlite3.connect(path, timeout=5, isolation_level=None)
+    its old pages do not linger in -wal. False when a reader kept it from finishing within
+    `wait` seconds (the next call tries again); writers wait meanwhile. Blocking: call it
+    from a worker thread."""
+    conn = sqlite3.connect(path, timeout=wait, isolation_level=None)
     try:
         row = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
         return row is not None and row[0] == 0

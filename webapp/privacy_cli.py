@@ -12,6 +12,7 @@ import asyncio
 import json
 import os
 import sys
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -62,8 +63,9 @@ def _purge(settings: Settings, args: argparse.Namespace) -> int:
     from webapp.cli import _with_db
 
     days = settings.retention_days
+    keep = timedelta(days=settings.backup_keep)  # restores' replaced copies, like backups
     swept = asyncio.run(
-        _with_db(settings, lambda db: retention.run(db, args.clock(), days), args.clock)
+        _with_db(settings, lambda db: retention.run(db, args.clock(), days, keep), args.clock)
     )
     print(swept.summary(days))
     return 0

@@ -4,7 +4,9 @@ the privacy notice says is kept no longer.
 - requests closed (or found not a fit) more than RETENTION_DAYS ago, with their notes;
 - suspected spam that staff left unmoved for 30 days;
 - expired staff sessions, spent invitations (used, withdrawn or expired) and expired form
-  drafts.
+  drafts;
+- databases a restore put aside (`<database>.replaced-<time>`) once as old as the oldest
+  backup kept (BACKUP_KEEP days): they hold what was erased or is past its time, like a backup.
 
 Every cut-off comes from the app's clock. Each run writes one audit entry and one log line of
 counts (never whose), rewrites the full-text index and empties the write-ahead log, so what
@@ -13,14 +15,16 @@ was deleted is gone from the database files too.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 
 import aiosqlite
+import anyio
 
-from webapp import audit
+from webapp import audit, backups
 from webapp.auth import ABSOLUTE_LIMIT, IDLE_LIMIT
-from webapp.db import Database, utc_now_iso
+from webapp.db import Database, checkpoint, utc_now_iso
 from webapp.jobs import Job
 from webapp.privacy import forget_traces, scrub_index
 from webapp.spam import KEEP as SPAM_KEEP
@@ -39,6 +43,7 @@ class Swept:
     sessions: int = 0
     invitations: int = 0
     drafts: int = 0
+    replaced: int = 0  # databases a restore put aside
 
     @property
     def requests(self) -> int:
@@ -52,11 +57,12 @@ class Swept:
             f" {self.spam} suspected spam over {SPAM_KEEP.days} days old,"
             f" {self.sessions} expired sessions, {self.invitations} spent invitations,"
             f" {self.drafts} expired form drafts"
-        )
+        ) + (f", {self.replaced} replaced database copies" if self.replaced else "")
 
 
-async def sweep(db: Database, now: datetime, days: int) -> Swept:
-    """Delete everything past its time in one transaction, with one audit entry."""
+async def sweep(db: Database, now: datetime, days: int, replaced: int = 0) -> Swept:
+    """Delete everything past its time in one transaction, with one audit entry (which also
+    counts the `replaced` database copies the run deleted before)."""
     closed_before = utc_now_iso(now - timedelta(days=days))
     spam_before = utc_now_iso(now - SPAM_KEEP)
     stamp = utc_now_iso(now)
@@ -90,6 +96,7 @@ async def sweep(db: Database, now: datetime, days: int) -> Swept:
                 stamp,
             ),
             drafts=await delete(conn, "DELETE FROM form_drafts WHERE expires_at <= ?", stamp),
+            replaced=replaced,
         )
         if swept.requests:
             await scrub_index(conn)
@@ -100,24 +107,55 @@ async def sweep(db: Database, now: datetime, days: int) -> Swept:
             "retention",
             detail=f"{swept.closed} closed requests, {swept.spam} suspected spam,"
             f" {swept.sessions} sessions, {swept.invitations} invitations,"
-            f" {swept.drafts} form drafts (kept {days} days after closing)",
+            f" {swept.drafts} form drafts (kept {days} days after closing)"
+            + (f", {replaced} replaced database copies" if replaced else ""),
         )
         return swept
 
     return await db.write(work)
 
 
-async def run(db: Database, now: datetime, days: int) -> Swept:
-    """One retention run: delete, then empty the write-ahead log of what was deleted."""
-    swept = await sweep(db, now, days)
+async def run(
+    db: Database, now: datetime, days: int, replaced_keep: timedelta | None = None
+) -> Swept:
+    """One retention run: delete, then empty the write-ahead log of what was deleted.
+    With `replaced_keep`, databases a restore put aside longer ago go first."""
+    replaced = 0
+    if replaced_keep is not None:
+        replaced = await anyio.to_thread.run_sync(
+            backups.drop_replaced, db.path, now, replaced_keep
+        )
+    swept = await sweep(db, now, days, replaced)
     await forget_traces(db)
     return swept
 
 
-def job(db: Database, days: int) -> Job:
+def job(db: Database, days: int, replaced_keep: timedelta | None = None) -> Job:
     """The daily retention job (its log line is the run's summary)."""
 
     async def daily(now: datetime) -> str:
-        return (await run(db, now, days)).summary(days)
+        return (await run(db, now, days, replaced_keep)).summary(days)
 
     return Job("retention", daily, daily_at=DAILY_AT)
+
+
+# An erasure or a purge empties the write-ahead log at once. A reader holding an old snapshot
+# for longer than it waits (an open shell, a long backup; in any process) keeps it from
+# finishing, and the deleted text then stays in -wal: this finishes it soon after.
+WAL_EVERY = timedelta(minutes=10)
+# Writers wait while a checkpoint waits for readers: this one gives up quickly instead (it
+# comes back in WAL_EVERY), so a long reader never holds up visitors' requests for long.
+WAL_WAIT = 0.2
+
+
+def wal_job(db: Database) -> Job:
+    """Every WAL_EVERY: empty the write-ahead log (checkpoint TRUNCATE), so what was deleted
+    while a reader held it up leaves the -wal file within minutes, not at the next night's
+    run."""
+
+    async def run(now: datetime) -> str:
+        if await anyio.to_thread.run_sync(functools.partial(checkpoint, db.path, WAL_WAIT)):
+            return "write-ahead log emptied"
+        return "write-ahead log in use by a reader; tried again later"
+
+    return Job("write-ahead-log", run, every=WAL_EVERY)
