@@ -151,16 +151,21 @@ async def scrub_index(conn: aiosqlite.Connection) -> None:
     await conn.execute("INSERT INTO consultations_fts (consultations_fts) VALUES ('optimize')")
 
 
+# How long each try waits for readers. Writers (visitors' requests) wait while it does, so
+# it is kept short: a reader that holds on longer is dealt with by the write-ahead-log job.
+FORGET_WAIT = 0.5
+
+
 async def forget_traces(db: Database, tries: int = 5) -> bool:
     """After personal data was deleted: copy the write-ahead log into the database and empty
     it (TRUNCATE), so its old pages do not keep the text. A reader in the middle of a query
-    can hold it up for a moment: tried again a few times. False when it could not finish
-    (the next retention run empties it)."""
+    can hold it up for a moment: tried again a few times, each briefly. False when it could
+    not finish (the write-ahead-log job empties it within minutes)."""
     for attempt in range(tries):
-        if await anyio.to_thread.run_sync(checkpoint, db.path):
+        if await anyio.to_thread.run_sync(checkpoint, db.path, FORGET_WAIT):
             return True
         await anyio.sleep(0.1 * (attempt + 1))
-    log.warning("the write-ahead log could not be emptied now; the next run empties it")
+    log.warning("the write-ahead log could not be emptied now; it is tried again shortly")
     return False
 
 
