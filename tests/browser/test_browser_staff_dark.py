@@ -66,6 +66,8 @@ def test_every_staff_page_is_axe_clean_in_both_schemes(
         page.locator("#request-list").get_by_role("link", name="Dorian Dusk").click()
         expect(page.locator("#request-detail")).to_be_visible()
         axe_in_both_schemes(page, "a request's page")
+        assert page.goto(page.url + "/erase").status == 200
+        axe_in_both_schemes(page, "erasing a request: the confirmation")
         page.goto("/staff/accounts")
         page.locator("#invite-email").fill("newcomer.dark@example.org")
         page.locator("#invite-email").press("Enter")
@@ -73,3 +75,7 @@ def test_every_staff_page_is_axe_clean_in_both_schemes(
         page.locator("details summary").first.click()
         expect(page.locator(".invite-message")).to_be_visible()
         axe_in_both_schemes(page, "an invitation just made")
+    with fresh_context(browser, live) as ctx:  # signed out: a link that is no good
+        page = ctx.new_page()
+        page.goto("/staff/invitation?token=no-such-invitation")
+        axe_in_both_schemes(page, "an invitation link that does not work")
