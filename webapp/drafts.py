@@ -105,13 +105,23 @@ async def load(db: Database, draft_id: str, now: datetime) -> Draft | None:
 
 
 async def discard(db: Database, draft_id: str) -> None:
-    """Forget a draft at once (its request has been sent)."""
+    """Forget a draft at once (its request has been sent, or a newer draft replaces it).
+
+    Its text is blanked and it is marked expired, so it is never shown again and the purge
+    job deletes it on its next run and then empties the write-ahead log: the typed text
+    leaves the log as surely as an expired draft's (a plain DELETE here would leave it there
+    until some later checkpoint, up to a day).
+    """
     if not is_id(draft_id):
         return
 
     async def work(conn: aiosqlite.Connection) -> None:
         await conn.execute("PRAGMA secure_delete = ON")
-        await conn.execute("DELETE FROM form_drafts WHERE id = ?", (draft_id,))
+        await conn.execute(
+            "UPDATE form_drafts SET fields = '{}', notice = NULL, retry_at = NULL,"
+            " expires_at = created_at WHERE id = ?",
+            (draft_id,),
+        )
 
     await db.write(work)
 

@@ -21,6 +21,7 @@ from webapp import audit, outbox
 from webapp.accounts import Actor
 from webapp.auth import Sessions, Staff, insert_staff
 from webapp.db import Database, parse_utc, utc_now_iso
+from webapp.hours import format_date, format_time
 
 VALID_FOR = timedelta(hours=72)
 PATH = "/staff/invitation"
@@ -64,8 +65,8 @@ def link(base: str, token: str) -> str:
 
 def message(clinic_name: str, invited_by: str, url: str, expires_local: datetime) -> Message:
     """The invitation as a mail would carry it (and as the admin can pass it on)."""
-    when = expires_local.strftime("%A, %B %-d at %-I:%M %p").replace("AM", "a.m.")
-    when = when.replace("PM", "p.m.")
+    # Written as every time on the site is (hours.format_time): "4:05 PM", "12:00 noon".
+    when = f"{format_date(expires_local.date(), year=False)} at {format_time(expires_local.time())}"
     return Message(
         subject=f"Your staff account at {clinic_name}",
         body=(

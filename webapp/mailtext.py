@@ -108,7 +108,7 @@ def acknowledgement(
             f"Thank you for contacting {clinic_name}. We received your request on "
             f"{when(received, tz)}.\n\n"
             f"Your reference is {reference}.\n"
-            f"We will reply {promise} (Eastern Time).\n\n"
+            f"We will reply {promise}.\n\n"
             f"{change}\n\n"
             "If you are in crisis, call or text 988 (Suicide & Crisis Lifeline). "
             "In an emergency, call 911.\n\n"

@@ -341,7 +341,7 @@ def test_the_invitation_message_for_mail():
                    datetime(2026, 12, 4, 16, 5))  # fmt: skip
     assert text.subject == "Your staff account at Albany Ketamine Infusions"
     assert "https://x.example/staff/invitation?token=t" in text.body
-    assert "until Friday, December 4 at 4:05 p.m. (Eastern Time)" in text.body
+    assert "until Friday, December 4 at 4:05 PM (Eastern Time)" in text.body
     assert ADMIN in text.body
 
 
