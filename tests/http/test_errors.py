@@ -29,6 +29,13 @@ def test_500_page_is_friendly_and_leaks_nothing(failing_client, caplog):
     assert any("unhandled error" in record.message for record in caplog.records)
 
 
+def test_the_error_line_shows_the_path_as_an_access_line_would(failing_client, caplog):
+    response = failing_client.get("/articles/aki-7f3k2-notes", params={"q": "Jane Doe"})
+    assert response.status_code == 500
+    lines = [r.getMessage() for r in caplog.records if "unhandled error" in r.getMessage()]
+    assert lines == ["unhandled error on GET /articles/AKI-?????-notes"]
+
+
 def test_500_when_the_database_is_gone(app, monkeypatch):
     async def broken(*args, **kwargs):
         raise OSError("disk I/O error")

@@ -11,6 +11,7 @@ from starlette.responses import HTMLResponse, PlainTextResponse, Response
 from starlette.types import ExceptionHandler
 
 from webapp.context import ctx
+from webapp.logs import access_fields
 from webapp.storage import StorageUnavailable
 from webapp.views.common import is_htmx, render
 
@@ -61,7 +62,9 @@ async def http_error(request: Request, exc: Exception) -> Response:
 
 async def server_error(request: Request, exc: Exception) -> Response:
     """The 500 page: static, no database, nothing about the failure itself."""
-    log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    # The path as an access line shows it (no reference, no query string: webapp.logs).
+    _, path = access_fields("", request.url.path, log_client_address=False)
+    log.error("unhandled error on %s %s", request.method, path, exc_info=exc)
     try:
         app = ctx(request)
         template = app.templates.get_template("errors/500.html")
