@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -14,6 +14,7 @@ from starlette.datastructures import Secret
 from starlette.testclient import TestClient
 
 from webapp.app import create_app
+from webapp.db import Database, migrate
 from webapp.settings import ROOT, Settings
 
 ET = ZoneInfo("America/New_York")
@@ -62,6 +63,31 @@ def make_settings(tmp_path: Path, **overrides) -> Settings:
     }
     values.update(overrides)
     return Settings(**values)
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    """Async tests and fixtures run on asyncio, the loop the site runs on."""
+    return "asyncio"
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> Path:
+    """A migrated database file, for tests of the domain modules without the app."""
+    path = tmp_path / "clinic.db"
+    migrate(path)
+    return path
+
+
+@pytest.fixture
+async def db(db_path: Path, anyio_backend: str) -> AsyncIterator[Database]:
+    """That file opened as the app opens it."""
+    database = Database(db_path)
+    await database.open()
+    try:
+        yield database
+    finally:
+        await database.close()
 
 
 @pytest.fixture

@@ -529,11 +529,6 @@ def test_fuzzed_forms_never_fail_and_store_exactly_when_valid(tmp_path, clock):
 
 
 @pytest.fixture
-def anyio_backend():
-    return "asyncio"
-
-
-@pytest.fixture
 def busy_app(tmp_path, clock):
     settings = make_settings(tmp_path, consultation_limit=(10_000, 600))
     return create_app(settings, clock=clock), settings

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import re
 import sqlite3
-from collections.abc import AsyncIterator
 from contextlib import closing
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
@@ -25,28 +24,6 @@ SHIPPED = sorted(
 ISO_UTC = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$")
 NOW = datetime(2026, 12, 1, 15, 30, tzinfo=UTC)
 TODAY = date(2026, 12, 1)  # the clinic-local date at NOW
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture
-def db_path(tmp_path: Path) -> Path:
-    path = tmp_path / "clinic.db"
-    migrate(path)
-    return path
-
-
-@pytest.fixture
-async def db(db_path: Path, anyio_backend: str) -> AsyncIterator[Database]:
-    database = Database(db_path)
-    await database.open()
-    try:
-        yield database
-    finally:
-        await database.close()
 
 
 def query(path: Path, sql: str, params: tuple = ()) -> list[tuple]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import AsyncIterator
 from contextlib import closing
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -13,34 +12,11 @@ from pathlib import Path
 import pytest
 
 from webapp.consultations import RateLimited, Submission, store
-from webapp.db import Database, migrate
 from webapp.groupcommit import GroupCommit
 from webapp.storage import StorageUnavailable
 
 NOW = datetime(2026, 12, 2, 15, 0, tzinfo=UTC)
 PERSON = Submission("Ann Example", "ann@example.org", "", "email", "any", "")
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture
-def db_path(tmp_path: Path) -> Path:
-    path = tmp_path / "clinic.db"
-    migrate(path)
-    return path
-
-
-@pytest.fixture
-async def db(db_path: Path, anyio_backend: str) -> AsyncIterator[Database]:
-    database = Database(db_path)
-    await database.open()
-    try:
-        yield database
-    finally:
-        await database.close()
 
 
 def count(path: Path) -> int:

@@ -21,7 +21,7 @@ from tests.smtp import MailServer
 from webapp import auth
 from webapp.clinic import load_clinic
 from webapp.consultations import RateLimited, Submission, store
-from webapp.db import Database, migrate
+from webapp.db import Database
 from webapp.groupcommit import GroupCommit
 from webapp.mailer import Mailer
 from webapp.notifications import Notifier
@@ -38,18 +38,6 @@ class Clock:
 def person(index: int) -> Submission:
     return Submission(f"Visitor Zq{index}", f"visitor{index}@example.net", "", "email", "any",
                       f"private words {index}")  # fmt: skip
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture
-def db_path(tmp_path: Path) -> Path:
-    path = tmp_path / "clinic.db"
-    migrate(path)
-    return path
 
 
 def rows(path: Path, sql: str) -> list[tuple]:

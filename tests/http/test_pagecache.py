@@ -194,8 +194,3 @@ async def test_concurrent_views_of_a_changed_dashboard_render_it_once(app, clock
             assert {page.status_code for page in pages} == {200}
             # Each view waits on the database; without single flight all 20 would render.
             assert rendered.count("staff/dashboard.html") == 1
-
-
-@pytest.fixture
-def anyio_backend():
-    return "asyncio"

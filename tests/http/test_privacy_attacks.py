@@ -94,11 +94,6 @@ async def test_erasure_and_the_retention_run_at_once(tmp_path, clock):
         assert trail[0][0] == len(erased)
 
 
-@pytest.fixture
-def anyio_backend():
-    return "asyncio"
-
-
 @pytest.mark.parametrize(
     "day",
     [datetime(2026, 12, 2), datetime(2026, 3, 8), datetime(2026, 11, 1), datetime(2026, 12, 25)],

@@ -17,11 +17,6 @@ pytestmark = pytest.mark.anyio
 NOW = datetime(2026, 12, 1, 15, 30, tzinfo=UTC)
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 async def seed(db) -> tuple[Staff, Staff, int]:
     async def work(conn):
         stamp = utc_now_iso(NOW)

@@ -134,8 +134,3 @@ def test_a_read_body_keeps_the_connection(client, clock):
 def test_the_staff_search_with_a_nul_is_refused_not_500(client):
     for path in ("/staff?q=ab%00cd", "/staff/requests.csv?q=ab%00cd"):
         assert client.get(path, follow_redirects=False).status_code == 400
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"

@@ -26,11 +26,6 @@ WRONG = "wrong-guess-"
 UNKNOWN = "not.on.staff.guess@example.net"
 
 
-@pytest.fixture
-def anyio_backend():
-    return "asyncio"
-
-
 class Counted:
     """The app with its Argon2 checks counted (the hasher's verify, wrapped)."""
 

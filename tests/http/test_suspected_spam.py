@@ -276,11 +276,6 @@ async def test_spam_is_purged_after_30_days_by_a_daily_job(tmp_path, clock):
             assert b"Old Bot" not in raw_bytes(Path(f"{settings.database_path}{suffix}")), suffix
 
 
-@pytest.fixture
-def anyio_backend():
-    return "asyncio"
-
-
 # --- what a flood is ----------------------------------------------------------------------------
 
 

@@ -401,11 +401,6 @@ def test_reference_format():
 
 
 @pytest.fixture
-def anyio_backend():
-    return "asyncio"
-
-
-@pytest.fixture
 async def db(tmp_path):
     path = tmp_path / "unit.db"
     migrate(path)

@@ -34,11 +34,6 @@ def test_automated_signal(values, age, signal):
 
 
 @pytest.fixture
-def anyio_backend():
-    return "asyncio"
-
-
-@pytest.fixture
 async def db(tmp_path):
     path = tmp_path / "unit.db"
     migrate(path)
