@@ -22,11 +22,13 @@ from pathlib import Path
 
 import pytest
 import uvicorn
+from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Page, sync_playwright
 
 from tests.conftest import ET, FakeClock, make_settings
 from webapp import pagecache
 from webapp.app import create_app
+from webapp.auth import Hasher
 
 CHROMIUM_CANDIDATES = ("/usr/lib/chromium/chromium", "/usr/bin/chromium")
 # Tuesday 2026-12-01, 10:30 in Albany: open, and more than an hour before closing.
@@ -190,6 +192,41 @@ def live(live_server: LiveServer) -> LiveServer:
     """The module's server, reset to the default instant with no closures."""
     live_server.reset()
     return live_server
+
+
+STAFF_STAMP = "2026-11-01T15:00:00.000000Z"
+_AXE = Axe()
+
+
+def connect(live: LiveServer) -> sqlite3.Connection:
+    """The live server's database, for setting up what a test needs."""
+    return sqlite3.connect(live.database_path, timeout=5, isolation_level=None)
+
+
+def add_staff(live: LiveServer, *accounts: tuple[str, str, str]) -> None:
+    """Active staff accounts (email, password, role), with a quick password hash."""
+    hasher = Hasher(fast=True)
+    with contextlib.closing(connect(live)) as conn:
+        for email, password, role in accounts:
+            conn.execute(
+                "INSERT INTO staff (email, password_hash, active, role, created_at, updated_at)"
+                " VALUES (?, ?, 1, ?, ?, ?)",
+                (email, hasher.hash_sync(password), role, STAFF_STAMP, STAFF_STAMP),
+            )
+
+
+def sign_in(page: Page, email: str, password: str) -> None:
+    """Sign in through the form, as a person would."""
+    page.goto("/staff/login")
+    page.locator("#login-email").fill(email)
+    page.locator("#login-password").fill(password)
+    page.get_by_role("button", name="Sign in").click()
+
+
+def no_axe_violations(page: Page, state: str) -> None:
+    """axe-core finds nothing on the page as it stands (`state` names it in the report)."""
+    results = _AXE.run(page)
+    assert results.violations_count == 0, f"{state}:\n{results.generate_report()}"
 
 
 class ConsoleLog:

@@ -6,22 +6,27 @@ from __future__ import annotations
 
 import re
 import secrets
-import sqlite3
 from collections.abc import Iterator
 from contextlib import closing
 
 import pyotp
 import pytest
-from axe_playwright_python.sync_playwright import Axe
-from playwright.sync_api import Browser, BrowserContext, Page, expect
+from playwright.sync_api import Browser, BrowserContext, expect
 
-from webapp.auth import Hasher
-
-from .conftest import LiveServer, Tab, csp_violations, fresh_context, watch
+from .conftest import (
+    LiveServer,
+    Tab,
+    add_staff,
+    connect,
+    csp_violations,
+    fresh_context,
+    no_axe_violations,
+    sign_in,
+    watch,
+)
 
 pytestmark = pytest.mark.browser
 
-AXE = Axe()
 ADMIN, ADMIN_PW = "admin.browser@example.org", "quarry-lantern-orbit-61"
 NURSE, NURSE_PW = "nurse.dialog@example.org", "copper-lantern-meadow-58"
 MFA_USER, MFA_PW = "two.factor@example.org", "granite-meadow-lantern-77"
@@ -29,39 +34,16 @@ STAMP = "2026-11-01T15:00:00.000000Z"
 NOTE = "Called at 10:40; left a voicemail.\nWill try again after lunch."
 
 
-def connect(live: LiveServer) -> sqlite3.Connection:
-    return sqlite3.connect(live.database_path, timeout=5, isolation_level=None)
-
-
 @pytest.fixture(scope="module")
 def accounts(live_server: LiveServer) -> None:
-    hasher = Hasher(fast=True)
-    with closing(connect(live_server)) as conn:
-        for email, password, role in [(ADMIN, ADMIN_PW, "admin"), (NURSE, NURSE_PW, "staff"),
-                                      (MFA_USER, MFA_PW, "staff")]:  # fmt: skip
-            conn.execute(
-                "INSERT INTO staff (email, password_hash, active, role, created_at, updated_at)"
-                " VALUES (?, ?, 1, ?, ?, ?)",
-                (email, hasher.hash_sync(password), role, STAMP, STAMP),
-            )
+    add_staff(live_server, (ADMIN, ADMIN_PW, "admin"), (NURSE, NURSE_PW, "staff"),
+              (MFA_USER, MFA_PW, "staff"))  # fmt: skip
 
 
 @pytest.fixture
 def context(browser: Browser, live: LiveServer, accounts: None) -> Iterator[BrowserContext]:
     with fresh_context(browser, live) as ctx:
         yield ctx
-
-
-def no_axe_violations(page: Page, state: str) -> None:
-    results = AXE.run(page)
-    assert results.violations_count == 0, f"{state}:\n{results.generate_report()}"
-
-
-def sign_in(page: Page, email: str, password: str) -> None:
-    page.goto("/staff/login")
-    page.locator("#login-email").fill(email)
-    page.locator("#login-password").fill(password)
-    page.get_by_role("button", name="Sign in").click()
 
 
 def add_request(live: LiveServer) -> int:

@@ -6,37 +6,31 @@ from __future__ import annotations
 
 import re
 import secrets
-import sqlite3
 from collections.abc import Iterator
 from contextlib import closing
 
 import pytest
-from axe_playwright_python.sync_playwright import Axe
-from playwright.sync_api import Browser, BrowserContext, Page, expect
+from playwright.sync_api import Browser, BrowserContext, expect
 
-from webapp.auth import Hasher
-
-from .conftest import LiveServer, csp_violations, fresh_context, watch
+from .conftest import (
+    LiveServer,
+    add_staff,
+    connect,
+    csp_violations,
+    fresh_context,
+    no_axe_violations,
+    watch,
+)
 
 pytestmark = pytest.mark.browser
 
-AXE = Axe()
 ADMIN, ADMIN_PW = "privacy.admin@example.org", "quarry-lantern-orbit-61"
 STAMP = "2026-11-01T15:00:00.000000Z"
 
 
-def connect(live: LiveServer) -> sqlite3.Connection:
-    return sqlite3.connect(live.database_path, timeout=5, isolation_level=None)
-
-
 @pytest.fixture(scope="module")
 def admin(live_server: LiveServer) -> None:
-    with closing(connect(live_server)) as conn:
-        conn.execute(
-            "INSERT INTO staff (email, password_hash, active, role, created_at, updated_at)"
-            " VALUES (?, ?, 1, 'admin', ?, ?)",
-            (ADMIN, Hasher(fast=True).hash_sync(ADMIN_PW), STAMP, STAMP),
-        )
+    add_staff(live_server, (ADMIN, ADMIN_PW, "admin"))
 
 
 @pytest.fixture
@@ -55,11 +49,6 @@ def add_request(live: LiveServer, name: str, email: str, phone: str) -> tuple[in
             (reference, secrets.token_hex(8), name, email, phone, STAMP, STAMP, STAMP),
         )
         return int(cursor.lastrowid), reference
-
-
-def no_axe_violations(page: Page, state: str) -> None:
-    results = AXE.run(page)
-    assert results.violations_count == 0, f"{state}:\n{results.generate_report()}"
 
 
 def held(live: LiveServer, request_id: int) -> bool:
