@@ -126,11 +126,17 @@ def make_templates(settings: Settings, static: StaticAssets) -> Jinja2Templates:
 
 
 def create_app(
-    settings: Settings, *, clock: Clock = system_clock, access_log: AccessLog | None = None
+    settings: Settings,
+    *,
+    clock: Clock = system_clock,
+    access_log: AccessLog | None = None,
+    on_started: Callable[[], None] | None = None,
 ) -> ClinicApp:
     """Build the app for the given settings; the lifespan opens and closes the database.
 
     `access_log`: where the server writes one line per request (webapp.accesslog).
+    `on_started`: called once the app has started, before the first request (the server
+    settles its memory there: webapp.server.settle_heap).
     """
     static = StaticAssets(settings.static_dir, settings.data_dir / "cache")
     db = Database(settings.database_path)
@@ -141,6 +147,8 @@ def create_app(
         for name in applied:
             log.info("applied migration %s", name)
         await db.open()
+        if on_started is not None:
+            on_started()
         try:
             async with anyio.create_task_group() as group:
                 if settings.background_jobs:

@@ -63,7 +63,9 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     if args.workers > 1:
         return _serve_workers(settings, args)
     access_log = AccessLog(log_client_address=settings.log_client_address)
-    app = create_app(settings, clock=args.clock, access_log=access_log)
+    app = create_app(
+        settings, clock=args.clock, access_log=access_log, on_started=server.settle_heap
+    )
     logs.install(settings.log_client_address)
     if fault is not None:
         app.ctx.db.note_fault(fault.kind, fault.detail)

@@ -15,6 +15,7 @@ uvicorn runs (h11 or httptools):
 
 from __future__ import annotations
 
+import gc
 import os
 import sqlite3
 from pathlib import Path
@@ -122,6 +123,17 @@ def end_with_supervisor() -> None:
         os.kill(os.getpid(), signal.SIGTERM)
 
 
+def settle_heap() -> None:
+    """Once the app has started: what start-up made (modules, routes, the clinic's facts,
+    compiled templates) lives as long as the process, so it leaves the cyclic garbage
+    collector's generations. Otherwise each full collection walks all of it, a pause of
+    about 30 ms that every request in flight waits out: measured with 100,000 requests
+    stored and 32 connections, p99 of the staff dashboard 35-45 ms with it, 8-10 ms without
+    (the median 5 ms either way). Garbage made later is collected as before."""
+    gc.collect()
+    gc.freeze()
+
+
 def worker_app() -> ASGIApp:
     """The app of one worker process of `serve --workers N`: uvicorn starts each worker
     afresh and imports this by name. The parent has applied the migrations already; each
@@ -136,7 +148,11 @@ def worker_app() -> ASGIApp:
     end_with_supervisor()
     logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
     settings = from_env()
-    app = create_app(settings, access_log=AccessLog(log_client_address=settings.log_client_address))
+    app = create_app(
+        settings,
+        access_log=AccessLog(log_client_address=settings.log_client_address),
+        on_started=settle_heap,
+    )
     logs.install(settings.log_client_address)
     fault = write_fault(settings.database_path)
     if fault is not None:
