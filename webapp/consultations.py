@@ -17,6 +17,7 @@ from datetime import datetime, time
 
 import aiosqlite
 
+from webapp import search
 from webapp.db import Database, parse_utc, utc_now_iso
 from webapp.hours import format_time
 
@@ -260,14 +261,17 @@ async def store(
             cursor = await conn.execute(
                 "INSERT INTO consultations (id, reference, token_id, full_name, email, phone,"
                 " contact_method, best_time, message, status, consent_at, created_at,"
-                " updated_at, suspected_spam, reply_by)"
+                " updated_at, suspected_spam, reply_by, search_text)"
                 " VALUES ((SELECT 1 + max(coalesce((SELECT max(id) FROM consultations), 0),"
                 " coalesce((SELECT max(consultation_id) FROM audit_log), 0))),"
-                " ?, ?, ?, ?, ?, ?, ?, ?, 'new', ?, ?, ?, ?, ?)",
+                " ?, ?, ?, ?, ?, ?, ?, ?, 'new', ?, ?, ?, ?, ?, ?)",
                 (
                     reference, token_id, request.full_name, request.email, request.phone,
                     request.contact_method, request.best_time, request.message,
                     created, created, created, flagged, promised,
+                    search.indexed_text(
+                        reference, request.full_name, request.email, request.message
+                    ),
                 ),
             )  # fmt: skip
             if after_insert is not None:

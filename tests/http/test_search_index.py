@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 from datetime import date
 
+from webapp import search
 from webapp.db import migrate
 from webapp.queue import Filter, _where
 
@@ -83,3 +84,39 @@ def test_migration_indexes_requests_that_already_exist(tmp_path):
     conn = sqlite3.connect(path)
     assert matches(conn, "early") == 1
     assert dict(conn.execute("SELECT status, n FROM consultation_counts"))["new"] == 1
+
+
+def test_a_request_inserted_without_its_folded_text_is_folded_and_found(tmp_path):
+    """The site gives search_text itself; any other writer (the command line, a restore) may
+    leave it out, and the SQL folds it as before (migration 0010)."""
+    conn = fill(tmp_path / "db.sqlite", 3)
+    conn.execute(
+        "INSERT INTO consultations (reference, token_id, full_name, email, message, phone,"
+        " contact_method, best_time, status, consent_at, created_at, updated_at) VALUES"
+        " ('AKI-ZZZZ1', 'tz', 'Zoë Núñez', 'zn@example.org', 'Ça va', '', 'email', 'any',"
+        " 'new', 'x', 'x', 'x')"
+    )
+    text = conn.execute("SELECT search_text FROM consultations WHERE reference = 'AKI-ZZZZ1'")
+    assert text.fetchone()[0] == "AKI-ZZZZ1\nZoe Nunez\nzn@example.org\nca va"  # Ç folds to c
+    assert matches(conn, "nunez") == 1
+    assert matches(conn, "ÇA VA") == 1
+
+
+def test_a_request_inserted_with_its_folded_text_is_indexed_as_given(tmp_path):
+    conn = fill(tmp_path / "db.sqlite", 3)
+    conn.execute(
+        "INSERT INTO consultations (reference, token_id, full_name, email, message, phone,"
+        " contact_method, best_time, status, consent_at, created_at, updated_at, search_text)"
+        " VALUES ('AKI-ZZZZ2', 'tz', 'Zoë Núñez', 'zn@example.org', '', '+15185550199',"
+        " 'email', 'any', 'new', 'x', 'x', 'x', ?)",
+        (search.indexed_text("AKI-ZZZZ2", "Zoë Núñez", "zn@example.org", ""),),
+    )
+    assert matches(conn, "zoe nunez") == 1
+    assert matches(conn, "555-0199") == 1
+    conn.execute("UPDATE consultations SET full_name = 'Ana' WHERE reference = 'AKI-ZZZZ2'")
+    assert matches(conn, "nunez") == 0  # the update trigger re-folds from the row
+    assert matches(conn, "ana") == 1
+    conn.execute("DELETE FROM consultations WHERE reference = 'AKI-ZZZZ2'")
+    assert matches(conn, "ana") == 0
+    # FTS5's own check: raises if the index and the table disagree.
+    conn.execute("INSERT INTO consultations_fts (consultations_fts) VALUES ('integrity-check')")

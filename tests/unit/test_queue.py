@@ -31,6 +31,7 @@ from webapp.settings import ROOT
 ET = ZoneInfo("America/New_York")
 TODAY = date(2026, 12, 1)
 MIGRATION = ROOT / "webapp" / "migrations" / "0009_work_queue_outbox_search.sql"
+GIVEN = ROOT / "webapp" / "migrations" / "0010_search_text_given.sql"
 
 # --- the filter ----------------------------------------------------------------------------------
 
@@ -219,13 +220,43 @@ def test_sql_and_python_fold_agree(text):
     assert _sql_fold(conn, text).lower() == search.fold(text).strip("\n")
 
 
-def test_the_migration_holds_the_fold_statements():
+def test_the_migrations_hold_the_fold_statements():
     sql = MIGRATION.read_text(encoding="utf-8")
     assert "\n".join(search.fold_statements("1")) in sql
     indented = "\n".join(
         "    " + s.replace("\n", "\n    ") for s in search.fold_statements("id = new.id")
     )
     assert sql.count(indented) == 2  # the insert and the update trigger
+    # 0010: the insert trigger for rows inserted without their folded text.
+    assert GIVEN.read_text(encoding="utf-8").count(indented) == 1
+
+
+def _sql_indexed(conn: sqlite3.Connection, reference, name, email, message) -> str:
+    conn.execute("DELETE FROM consultations")
+    conn.execute(
+        "INSERT INTO consultations (id, reference, full_name, email, message)"
+        " VALUES (1, ?, ?, ?, ?)",
+        (reference, name, email, message),
+    )
+    for statement in search.fold_statements("id = 1"):
+        conn.execute(statement)
+    return conn.execute("SELECT search_text FROM consultations").fetchone()[0]
+
+
+LETTERS = st.text(alphabet=st.sampled_from([*search.FOLD, *"abcXYZ -'1@.\n"]), max_size=20)
+
+
+@given(LETTERS, LETTERS, LETTERS, LETTERS)
+def test_the_text_the_site_inserts_is_the_text_the_sql_would_fold(reference, name, email, message):
+    """The site's INSERT gives search_text itself (migration 0010 then only indexes it): it
+    must be what the triggers would have made, case and line breaks included."""
+    conn = sqlite3.connect(":memory:")
+    conn.execute(
+        "CREATE TABLE consultations (id INTEGER PRIMARY KEY, reference TEXT, full_name TEXT,"
+        " email TEXT, message TEXT, search_text TEXT NOT NULL DEFAULT '')"
+    )
+    given = search.indexed_text(reference, name, email, message)
+    assert given == _sql_indexed(conn, reference, name, email, message)
 
 
 # --- overdue and follow-up marks ---------------------------------------------------------------
