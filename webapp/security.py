@@ -149,7 +149,9 @@ def is_cross_origin(request: Request, base_url: str = "") -> bool:
     origin = request.headers.get("origin")
     if origin is None:
         return False
-    own = f"{request.url.scheme}://{request.headers.get('host', '')}".lower()
+    # The scheme as uvicorn set it (behind a trusted proxy, the forwarded one): what
+    # request.url.scheme says, without building the whole URL on every form post.
+    own = f"{request.scope.get('scheme', 'http')}://{request.headers.get('host', '')}".lower()
     return origin.lower() not in {own, base_url.lower()} or origin == "null"
 
 

@@ -23,6 +23,12 @@ from webapp.db import Database, parse_utc, utc_now_iso
 
 # Events older than this are deleted whatever their limit's window (the longest in use).
 KEEP = timedelta(days=1)
+# A key's events in its window, counted only up to the limit: whether it is reached is all a
+# check needs, and a busy key (a flood, or a generous limit) costs no more than a quiet one.
+COUNT_UP_TO_LIMIT = (
+    "SELECT count(*) FROM (SELECT 1 FROM rate_events"
+    " WHERE bucket = ? AND key = ? AND at > ? LIMIT ?)"
+)
 
 
 @dataclass(frozen=True)
@@ -54,8 +60,7 @@ class Throttle:
         digest = self.digest(limit, key)
         since = utc_now_iso(now - limit.window)
         async with conn.execute(
-            "SELECT count(*) FROM rate_events WHERE bucket = ? AND key = ? AND at > ?",
-            (limit.bucket, digest, since),
+            COUNT_UP_TO_LIMIT, (limit.bucket, digest, since, limit.limit)
         ) as cursor:
             row = await cursor.fetchone()
         if row is not None and int(row[0]) >= limit.limit:
@@ -71,10 +76,8 @@ class Throttle:
         within the limit (fewer than `limit` before it in the window). For limits that only
         flag, so that a flood is measured at its full size."""
         digest = self.digest(limit, key)
-        # Counting stops at the limit: a flood's size never slows each request down.
         async with conn.execute(
-            "SELECT count(*) FROM (SELECT 1 FROM rate_events"
-            " WHERE bucket = ? AND key = ? AND at > ? LIMIT ?)",
+            COUNT_UP_TO_LIMIT,
             (limit.bucket, digest, utc_now_iso(now - limit.window), limit.limit),
         ) as cursor:
             row = await cursor.fetchone()
@@ -94,8 +97,7 @@ class Throttle:
         for limit, key in wanted:
             since = utc_now_iso(now - limit.window)
             async with conn.execute(
-                "SELECT count(*) FROM rate_events WHERE bucket = ? AND key = ? AND at > ?",
-                (limit.bucket, self.digest(limit, key), since),
+                COUNT_UP_TO_LIMIT, (limit.bucket, self.digest(limit, key), since, limit.limit)
             ) as cursor:
                 row = await cursor.fetchone()
             if row is not None and int(row[0]) >= limit.limit:
