@@ -6,6 +6,11 @@
 -- takes lines k, k+T, k+2T, ... so no token is sent twice; if a thread ever runs out it wraps
 -- (a replay, which the site answers without storing) and says so in `wrapped`.
 --
+-- Each request comes from its own address, as many visitors do through the documented proxy:
+-- the site runs with FORWARDED_ALLOW_IPS=127.0.0.1 and every request carries X-Forwarded-For
+-- 10.R.H.L, unique within the run ($BENCH_RUN = R) across threads, so the per-address limit
+-- holds at its default as it does in production.
+--
 -- An acknowledgement is a 200 whose body carries the reference (AKI-XXXXX). done() writes
 -- every acknowledged reference to $BENCH_ACKS, one per line, so bench.py can compare them with
 -- the rows actually stored; and prints one BENCH line with the counts and percentiles.
@@ -30,7 +35,7 @@ function setup(thread)
 end
 
 function init(args)
-  local step = tonumber(os.getenv("BENCH_THREADS"))
+  step = tonumber(os.getenv("BENCH_THREADS"))
   tokens = {}
   local i = 0
   for line in io.lines(os.getenv("BENCH_TOKENS")) do
@@ -39,6 +44,7 @@ function init(args)
     end
     i = i + 1
   end
+  run = tonumber(os.getenv("BENCH_RUN")) % 256
   cursor, sent, wrapped, acked = 0, 0, 0, 0
   refs, statuses = {}, {}
   post_headers = {
@@ -55,6 +61,8 @@ function request()
     wrapped = wrapped + 1
   end
   sent = sent + 1
+  local n = (sent * step + id) % 65536
+  post_headers["X-Forwarded-For"] = string.format("10.%d.%d.%d", run, math.floor(n / 256), n % 256)
   return wrk.format("POST", wrk.path, post_headers, "token=" .. tokens[cursor] .. FORM)
 end
 
