@@ -5,6 +5,10 @@ An access line keeps the method, path and status, and leaves out:
 - any request reference in the path ("AKI-7F3K2" becomes "AKI-?????");
 - the client's address, unless LOG_CLIENT_ADDRESS=true (then it is kept as it came).
 
+aiosqlite logs every statement it runs, with its parameters (names, emails, messages), at
+DEBUG: its logger stays at WARNING whatever the root level, so turning on debugging for the
+site never writes a request into a log.
+
 `access_fields` is the rule; any access logger (uvicorn's, or the app's own) applies it.
 """
 
@@ -44,5 +48,6 @@ class AccessPrivacy(logging.Filter):
 
 
 def install(log_client_address: bool = False) -> None:
-    """Attach the filter to uvicorn's access logger."""
+    """Attach the filter to uvicorn's access logger; keep aiosqlite's statements out."""
     logging.getLogger("uvicorn.access").addFilter(AccessPrivacy(log_client_address))
+    logging.getLogger("aiosqlite").setLevel(logging.WARNING)

@@ -75,3 +75,19 @@ def test_install_attaches_the_rule_to_uvicorns_access_logger():
         assert isinstance(added, AccessPrivacy) and added.log_client_address is False
     finally:
         logger.filters[:] = before
+
+
+@pytest.mark.anyio
+async def test_statements_and_their_parameters_never_reach_a_log_even_at_debug(
+    db, caplog: pytest.LogCaptureFixture
+):
+    aiosqlite_logger = logging.getLogger("aiosqlite")
+    level = aiosqlite_logger.level
+    try:
+        install(log_client_address=False)
+        with caplog.at_level(logging.DEBUG):  # the root logger at DEBUG
+            await db.fetchone("SELECT ?", ("Zoe Example, zoe@example.org",))
+        assert not [r for r in caplog.records if "zoe@example.org" in r.getMessage()]
+        assert not [r for r in caplog.records if r.name.startswith("aiosqlite")]
+    finally:
+        aiosqlite_logger.setLevel(level)
