@@ -85,6 +85,11 @@ class RateLimited(Exception):
     """The client has sent too many new requests recently."""
 
 
+class FormSpent(Exception):
+    """The form's token was used by a request since deleted (erased, or past retention):
+    sent again, it is not stored again (migration 0011)."""
+
+
 # Asked inside the write transaction, for a new request only: may it be stored?
 Admit = Callable[[aiosqlite.Connection], Awaitable[bool]]
 # Asked next, for an admitted new request: does it arrive in a flood (stored, but flagged)?
@@ -243,6 +248,11 @@ async def store(
         if row is not None:
             by = parse_utc(row[3]) if row[3] else None
             return Stored(row[0], parse_utc(row[1]), row[2], by, replayed=True)
+        async with conn.execute(
+            "SELECT 1 FROM spent_form_tokens WHERE token_id = ?", (token_id,)
+        ) as cursor:
+            if await cursor.fetchone() is not None:
+                raise FormSpent
         if admit is not None and not await admit(conn):
             raise RateLimited
         flagged = signal

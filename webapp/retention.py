@@ -3,8 +3,9 @@ the privacy notice says is kept no longer.
 
 - requests closed (or found not a fit) more than RETENTION_DAYS ago, with their notes;
 - suspected spam that staff left unmoved for 30 days;
-- expired staff sessions, spent invitations (used, withdrawn or expired) and expired form
-  drafts;
+- expired staff sessions, spent invitations (used, withdrawn or expired), expired form
+  drafts, and the ids of form tokens whose requests were deleted, once no token of their
+  time can be sent (SPENT_TOKEN_KEEP);
 - databases a restore put aside (`<database>.replaced-<time>`) once as old as the oldest
   backup kept (BACKUP_KEEP days): they hold what was erased or is past its time, like a backup.
 
@@ -32,6 +33,8 @@ from webapp.spam import KEEP as SPAM_KEEP
 # A quiet hour in the clinic's time zone (daily jobs also run at start-up when overdue),
 # before the daily backup (03:15 by default), so that backup no longer holds what is due.
 DAILY_AT = time(3, 0)
+# Longer than any form token lives (Settings.form_max_age_seconds, 24 hours).
+SPENT_TOKEN_KEEP = timedelta(days=2)
 
 
 @dataclass(frozen=True)
@@ -97,6 +100,13 @@ async def sweep(db: Database, now: datetime, days: int, replaced: int = 0) -> Sw
             ),
             drafts=await delete(conn, "DELETE FROM form_drafts WHERE expires_at <= ?", stamp),
             replaced=replaced,
+        )
+        # What a deleted request left so its form is not stored twice (migration 0011), once
+        # no form token of its time can still be sent.
+        await delete(
+            conn,
+            "DELETE FROM spent_form_tokens WHERE created_at < ?",
+            utc_now_iso(now - SPENT_TOKEN_KEEP),
         )
         if swept.requests:
             await scrub_index(conn)

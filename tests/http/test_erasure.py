@@ -489,3 +489,49 @@ def test_a_search_during_a_storage_fault_is_answered(client, people, monkeypatch
     page = client.get("/staff?q=Vindraxby", headers=with_cookie(nurse))
     assert page.status_code == 200 and "Juniper Vindraxby" in page.text
     assert "a search could not be audited" in caplog.text
+
+
+# --- a form sent again after its request was erased -------------------------------------------
+
+
+def test_the_same_form_sent_again_after_an_erasure_is_not_stored_again(client, clock, settings):
+    """The replay check reads the request's token; an erasure deletes the request, so without
+    the spent token (migration 0011) the browser's retry would bring the person back."""
+    add_staff(client, ADMIN, ADMIN_PW)
+    sent_form = form(new_token(client, clock), **ASKER)
+    sent = client.post("/consultation", data=sent_form, headers=HX)
+    ref = reference_in(sent.text)
+    again = client.post("/consultation", data=sent_form, headers=HX)  # a retry: same answer
+    assert reference_in(again.text) == ref
+    [(request_id,)] = query(client, "SELECT id FROM consultations WHERE reference = ?", (ref,))
+    admin = signed_in(client, ADMIN, ADMIN_PW)
+    erased = client.post(f"/staff/requests/{request_id}/erase",
+                         data={"csrf": csrf_of(client, admin)}, headers=with_cookie(admin),
+                         follow_redirects=False)  # fmt: skip
+    assert erased.status_code == 303
+    clock.advance(hours=1)
+    for headers in (HX, {}):  # htmx, and without JavaScript
+        late = client.post("/consultation", data=sent_form, headers=headers,
+                           follow_redirects=False)  # fmt: skip
+        assert late.status_code in (422, 303), late.text
+        assert query(client, "SELECT count(*) FROM consultations")[0][0] == 0
+    answer = client.post("/consultation", data=sent_form, headers=HX)
+    assert "Thank you" not in answer.text and "needs to be sent again" in words(answer.text)
+    # A new form is a new decision: it is stored.
+    fresh = client.post("/consultation", data=form(new_token(client, clock), **ASKER), headers=HX)
+    assert fresh.status_code == 200 and reference_in(fresh.text) != ref
+
+
+def test_a_deleted_request_leaves_only_its_tokens_id_and_time(client, clock, settings):
+    sent = client.post("/consultation", data=form(new_token(client, clock), **ASKER), headers=HX)
+    ref = reference_in(sent.text)
+    with closing(sqlite3.connect(settings.database_path)) as conn:
+        token_id, created = conn.execute(
+            "SELECT token_id, created_at FROM consultations WHERE reference = ?", (ref,)
+        ).fetchone()
+        conn.execute("DELETE FROM consultations WHERE reference = ?", (ref,))
+        conn.commit()
+        columns = [row[1] for row in conn.execute("PRAGMA table_info(spent_form_tokens)")]
+        kept = conn.execute("SELECT token_id, created_at FROM spent_form_tokens").fetchall()
+    assert columns == ["token_id", "created_at"]
+    assert kept == [(token_id, created)]

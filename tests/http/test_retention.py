@@ -352,3 +352,18 @@ def test_the_retention_summary_counts_only(clock):
         "deleted 2 requests closed over 365 days ago, 1 suspected spam over 30 days old,"
         " 3 expired sessions, 0 spent invitations, 4 expired form drafts"
     )
+
+
+def test_spent_form_tokens_go_once_no_token_of_their_time_can_be_sent(tmp_path, clock):
+    """What a deleted request leaves (its token's id and arrival, migration 0011) is kept
+    while its form could still be sent again, and the retention run deletes it after that."""
+    token_life = timedelta(seconds=make_settings(tmp_path).form_max_age_seconds)
+    assert token_life < retention.SPENT_TOKEN_KEEP
+    with make_client(tmp_path, clock) as client:
+        for name, hours in (("Spent Old", 49), ("Spent Young", 47)):
+            request_id = add_request(client, name, ago=timedelta(hours=hours))
+            execute(client, "DELETE FROM consultations WHERE id = ?", (request_id,))
+        assert len(query(client, "SELECT token_id FROM spent_form_tokens")) == 2
+        client.portal.call(retention.sweep, client.app.ctx.db, clock(), 365)
+        kept = query(client, "SELECT created_at FROM spent_form_tokens")
+        assert [row[0] for row in kept] == [utc_now_iso(clock() - timedelta(hours=47))]

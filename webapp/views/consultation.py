@@ -21,6 +21,7 @@ from webapp.consultations import (
     CONTACT_METHODS,
     FORM_FIELDS,
     PERSON_FIELDS,
+    FormSpent,
     RateLimited,
     Stored,
     store,
@@ -268,6 +269,8 @@ async def submit_consultation(request: Request) -> Response:
     except RateLimited:
         retry = await state.intake.retry_after(client, now)
         return await _form_again(request, values, {}, "rate", 429, retry)
+    except FormSpent:  # its request was deleted since: sending it again is a new decision
+        return await _form_again(request, values, {}, "expired", 422)
     except StorageUnavailable:  # logged once by the database; the visitor keeps the text
         return await _form_again(request, values, {}, "unavailable", 503, UNAVAILABLE_RETRY)
     if not stored.replayed:
