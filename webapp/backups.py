@@ -24,7 +24,7 @@ from pathlib import Path
 import anyio
 
 from webapp.clock import Clock
-from webapp.db import backup, migrate, migration_versions
+from webapp.db import TargetExists, backup, migrate, migration_versions
 from webapp.jobs import Job
 from webapp.privacy import Reapplied, reapply_erasures
 from webapp.settings import Settings
@@ -35,6 +35,7 @@ NAME = re.compile(r"^clinic-\d{8}-\d{6}\.db$")
 COMPANIONS = ("", "-wal", "-shm")
 REPLACED = ".replaced-"
 STAMP = "%Y%m%d-%H%M%S"
+SAME_SECOND_TRIES = 10
 
 
 class RestoreRefused(ValueError):
@@ -51,8 +52,15 @@ def make_backup(source: Path, folder: Path, now: datetime) -> tuple[Path, int]:
     if not source.exists():
         raise ValueError(f"there is no database at {source} yet")
     folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-    target = folder / backup_name(now)
-    return target, backup(source, target)
+    # Two in one second (the daily one at start-up and one asked for): the later takes the
+    # next second's name, so names stay in the order the copies were made.
+    for later in range(SAME_SECOND_TRIES):
+        target = folder / backup_name(now + timedelta(seconds=later))
+        try:
+            return target, backup(source, target)
+        except TargetExists:
+            continue
+    raise TargetExists(f"{target} already exists; choose a new file name")
 
 
 def prune(folder: Path, keep: int) -> list[Path]:

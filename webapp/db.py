@@ -148,6 +148,10 @@ def migration_versions() -> set[int]:
     return {version for version, _, _ in _migrations()}
 
 
+class TargetExists(ValueError):
+    """A backup's file name is taken: nothing is overwritten."""
+
+
 def backup(source: Path, target: Path) -> int:
     """Copy the live database, consistently, with SQLite's online backup; returns bytes.
 
@@ -158,7 +162,7 @@ def backup(source: Path, target: Path) -> int:
     try:
         os.close(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
     except FileExistsError:
-        raise ValueError(f"{target} already exists; choose a new file name") from None
+        raise TargetExists(f"{target} already exists; choose a new file name") from None
     try:
         src = sqlite3.connect(f"{source.resolve().as_uri()}?mode=ro", uri=True)
         try:

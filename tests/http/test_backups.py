@@ -372,3 +372,21 @@ def test_settings_for_backups_and_timeouts(tmp_path):
     for name, value in bad:
         with pytest.raises(ConfigError, match=name):
             from_env({**base, name: value})
+
+
+def test_backups_made_in_the_same_second_take_the_next_names_in_order(tmp_path):
+    """The daily backup at start-up and one asked for straight after: both are made, and
+    their names sort in the order they were made (prune keeps the newest by name)."""
+    from webapp.backups import NAME, make_backup, prune
+
+    source = tmp_path / "clinic.db"
+    migrate(source)
+    folder = tmp_path / "backups"
+    now = datetime(2026, 12, 2, 10, 50, 33, 400_000, tzinfo=ET)
+    made = [make_backup(source, folder, now)[0] for _ in range(3)]
+    assert [p.name for p in made] == [
+        "clinic-20261202-155033.db", "clinic-20261202-155034.db", "clinic-20261202-155035.db"
+    ]  # fmt: skip
+    assert all(NAME.match(p.name) for p in made)
+    assert prune(folder, 1) == made[:2]
+    assert sorted(folder.iterdir()) == made[2:]
