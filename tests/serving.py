@@ -185,3 +185,44 @@ class Site:
         self._copier.join(timeout=10)
         if self.proc.stdout is not None:
             self.proc.stdout.close()
+
+
+# --- raw sockets against a running Site (framing, slow clients, shutdown) ---------------------
+
+
+def connect(site: Site) -> socket.socket:
+    """A raw connection to the running site, for what an HTTP client library would tidy up."""
+    sock = socket.create_connection(("127.0.0.1", site.port), timeout=30)
+    sock.settimeout(30)
+    return sock
+
+
+def read_all(sock: socket.socket, timeout: float) -> tuple[bytes, bool]:
+    """Everything the server sends within `timeout`; and whether it closed the connection."""
+    sock.settimeout(timeout)
+    data = b""
+    try:
+        while True:
+            chunk = sock.recv(65536)
+            if not chunk:
+                return data, True
+            data += chunk
+    except TimeoutError:
+        return data, False
+    except ConnectionResetError:
+        return data, True
+
+
+def statuses(data: bytes) -> list[bytes]:
+    """The status lines in what a raw connection received."""
+    return [line for line in data.split(b"\r\n") if line.startswith(b"HTTP/1.1 ")]
+
+
+def trickle(sock: socket.socket, stop: threading.Event) -> None:
+    """Send a byte every half second until told to stop or the server closes."""
+    while not stop.is_set():
+        try:
+            sock.send(b"a")
+        except OSError:
+            return
+        stop.wait(0.5)

@@ -11,8 +11,8 @@ import time
 
 import pytest
 
-from tests.http.test_serve_process import connect, database, read_all, statuses
-from tests.serving import Site
+from tests.http.test_serve_process import database
+from tests.serving import Site, connect, read_all, statuses, trickle
 from webapp.httpguard import HEAD_SECONDS, MAX_HEAD_BYTES
 
 __all__ = ["database"]  # the fixture, imported for this file's tests
@@ -66,15 +66,6 @@ def test_heads_that_are_large_but_fair_and_pipelined_requests_are_answered(site)
     assert statuses(again) == [b"HTTP/1.1 200 OK"]
 
 
-def _trickle(sock: socket.socket, stop: threading.Event) -> None:
-    while not stop.is_set():
-        try:
-            sock.send(b"a")
-        except OSError:
-            return
-        stop.wait(0.5)
-
-
 def test_a_slow_head_or_a_silent_connection_is_closed_in_time(site):
     trickler = connect(site)
     trickler.sendall(GET + b"X-Slow: ")
@@ -86,7 +77,7 @@ def test_a_slow_head_or_a_silent_connection_is_closed_in_time(site):
     started = time.monotonic()
     stop = threading.Event()
     for sock in (trickler, after_a_request):
-        threading.Thread(target=_trickle, args=(sock, stop), daemon=True).start()
+        threading.Thread(target=trickle, args=(sock, stop), daemon=True).start()
     results = {}
 
     def wait(name: str, sock: socket.socket) -> None:

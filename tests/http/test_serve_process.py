@@ -5,7 +5,6 @@ clients do, and requests that were complete still answered."""
 from __future__ import annotations
 
 import signal
-import socket
 import sqlite3
 import threading
 import time
@@ -16,37 +15,11 @@ from urllib.parse import urlencode
 import pytest
 
 from tests.helpers import form
-from tests.serving import Site, aged_token
+from tests.serving import Site, aged_token, connect, read_all, statuses, trickle
 from webapp.db import migrate
 
 IMPLEMENTATIONS = ["h11", "httptools"]
 SMUGGLED = b"GET /privacy HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
-
-
-def connect(site: Site) -> socket.socket:
-    sock = socket.create_connection(("127.0.0.1", site.port), timeout=30)
-    sock.settimeout(30)
-    return sock
-
-
-def read_all(sock: socket.socket, timeout: float) -> tuple[bytes, bool]:
-    """Everything the server sends within `timeout`; and whether it closed the connection."""
-    sock.settimeout(timeout)
-    data = b""
-    try:
-        while True:
-            chunk = sock.recv(65536)
-            if not chunk:
-                return data, True
-            data += chunk
-    except TimeoutError:
-        return data, False
-    except ConnectionResetError:
-        return data, True
-
-
-def statuses(data: bytes) -> list[bytes]:
-    return [line for line in data.split(b"\r\n") if line.startswith(b"HTTP/1.1 ")]
 
 
 @pytest.fixture
@@ -113,16 +86,6 @@ def test_a_trickled_body_is_cut_off_with_408_and_a_closed_connection(site):
     assert statuses(answer) == [b"HTTP/1.1 408 Request Timeout"], answer
     assert closed
     assert 1.5 < elapsed < 5, elapsed  # REQUEST_BODY_TIMEOUT=2 for this server
-
-
-def trickle(sock: socket.socket, stop: threading.Event) -> None:
-    """Send a byte every half second until told to stop or the server closes."""
-    while not stop.is_set():
-        try:
-            sock.send(b"a")
-        except OSError:
-            return
-        stop.wait(0.5)
 
 
 def test_sigterm_ends_the_server_within_15_seconds_whatever_clients_do(database, tmp_path):

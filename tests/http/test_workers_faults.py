@@ -15,7 +15,7 @@ import pytest
 
 from tests.helpers import form
 from tests.http.test_workers import _alive, _cmdline, children, database, rows, site
-from tests.serving import Site, aged_token
+from tests.serving import Site, aged_token, trickle
 
 __all__ = ["database", "site"]  # the fixtures, imported for this file's tests
 pytestmark = pytest.mark.skipif(not _alive(1), reason="needs Linux /proc")
@@ -46,15 +46,6 @@ def test_workers_end_when_their_supervisor_is_killed(site):
         sock.bind(("127.0.0.1", site.port))
 
 
-def _trickle(sock: socket.socket, stop: threading.Event) -> None:
-    while not stop.is_set():
-        try:
-            sock.send(b"a")
-        except OSError:
-            return
-        stop.wait(0.5)
-
-
 def test_sigterm_with_trickling_clients_on_both_workers_ends_within_15_seconds(site, database):
     """Two trickling bodies on each worker and one complete request: SIGTERM ends the parent
     and both workers within 15 s, and the complete request is answered and stored."""
@@ -68,7 +59,7 @@ def test_sigterm_with_trickling_clients_on_both_workers_ends_within_15_seconds(s
         tricklers.append(sock)
     stop = threading.Event()
     for sock in tricklers:
-        threading.Thread(target=_trickle, args=(sock, stop), daemon=True).start()
+        threading.Thread(target=trickle, args=(sock, stop), daemon=True).start()
     workers = workers_of(site)
     time.sleep(0.5)
     complete = socket.create_connection(("127.0.0.1", site.port), timeout=30)
