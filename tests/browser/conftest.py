@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import socket
 import sqlite3
 import threading
@@ -201,6 +202,32 @@ _AXE = Axe()
 def connect(live: LiveServer) -> sqlite3.Connection:
     """The live server's database, for setting up what a test needs."""
     return sqlite3.connect(live.database_path, timeout=5, isolation_level=None)
+
+
+def add_request(
+    live: LiveServer,
+    name: str,
+    *,
+    email: str = "",
+    phone: str = "",
+    method: str | None = None,
+    message: str = "",
+    created: str = "2026-11-01T15:00:00.000000Z",
+    reference: str | None = None,
+    token_id: str | None = None,
+) -> tuple[int, str]:
+    """A new request stored straight into the live server's database: (id, reference).
+    Contact by email when there is one, else by phone, unless `method` says."""
+    reference = reference or "AKI-" + secrets.token_hex(3).upper()
+    with contextlib.closing(connect(live)) as conn:
+        cursor = conn.execute(
+            "INSERT INTO consultations (reference, token_id, full_name, email, phone,"
+            " contact_method, best_time, message, status, consent_at, created_at, updated_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, 'any', ?, 'new', ?, ?, ?)",
+            (reference, token_id or secrets.token_hex(8), name, email, phone,
+             method or ("email" if email else "call"), message, created, created, created),
+        )  # fmt: skip
+        return int(cursor.lastrowid), reference
 
 
 def add_staff(live: LiveServer, *accounts: tuple[str, str, str]) -> None:

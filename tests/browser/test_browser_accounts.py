@@ -5,7 +5,6 @@ person signs in again in a dialog on the same page and sends it without retyping
 from __future__ import annotations
 
 import re
-import secrets
 from collections.abc import Iterator
 from contextlib import closing
 
@@ -16,6 +15,7 @@ from playwright.sync_api import Browser, BrowserContext, expect
 from .conftest import (
     LiveServer,
     Tab,
+    add_request,
     add_staff,
     connect,
     csp_violations,
@@ -46,18 +46,6 @@ def context(browser: Browser, live: LiveServer, accounts: None) -> Iterator[Brow
         yield ctx
 
 
-def add_request(live: LiveServer) -> int:
-    with closing(connect(live)) as conn:
-        cursor = conn.execute(
-            "INSERT INTO consultations (reference, token_id, full_name, email, phone,"
-            " contact_method, best_time, message, status, consent_at, created_at, updated_at)"
-            " VALUES (?, ?, 'Dana Dialog', 'dana@example.org', '',"
-            " 'email', 'any', '', 'new', ?, ?, ?)",
-            ("AKI-" + secrets.token_hex(3).upper(), secrets.token_hex(8), STAMP, STAMP, STAMP),
-        )
-        return int(cursor.lastrowid)
-
-
 def notes_of(live: LiveServer, request_id: int) -> list[tuple[str, str]]:
     with closing(connect(live)) as conn:
         return conn.execute(
@@ -68,7 +56,7 @@ def notes_of(live: LiveServer, request_id: int) -> list[tuple[str, str]]:
 
 
 def test_a_note_typed_when_the_session_expires_is_kept(context: BrowserContext, live: LiveServer):
-    request_id = add_request(live)
+    request_id, _ = add_request(live, "Dana Dialog", email="dana@example.org", created=STAMP)
     page = context.new_page()
     console = watch(page)
     sign_in(page, NURSE, NURSE_PW)
@@ -124,7 +112,7 @@ def test_a_note_typed_when_the_session_expires_is_kept(context: BrowserContext, 
 def test_a_status_change_after_expiry_is_sent_again_after_signing_in(
     context: BrowserContext, live: LiveServer
 ):
-    request_id = add_request(live)
+    request_id, _ = add_request(live, "Dana Dialog", email="dana@example.org", created=STAMP)
     page = context.new_page()
     sign_in(page, NURSE, NURSE_PW)
     expect(page).to_have_url(re.compile(r"/staff$"))

@@ -7,9 +7,7 @@ sign-in page. A note typed before the expiry is still sent after the code step."
 from __future__ import annotations
 
 import re
-import secrets
 from collections.abc import Iterator
-from contextlib import closing
 
 import pyotp
 import pytest
@@ -18,8 +16,8 @@ from playwright.sync_api import Browser, BrowserContext, Page, expect
 from .conftest import (
     LiveServer,
     Tab,
+    add_request,
     add_staff,
-    connect,
     csp_violations,
     fresh_context,
     no_axe_violations,
@@ -66,18 +64,6 @@ def set_up_required_two_factor(page: Page, live: LiveServer, state: str) -> str:
     return secret
 
 
-def add_request(live: LiveServer) -> int:
-    with closing(connect(live)) as conn:
-        cursor = conn.execute(
-            "INSERT INTO consultations (reference, token_id, full_name, email, phone,"
-            " contact_method, best_time, message, status, consent_at, created_at, updated_at)"
-            " VALUES (?, ?, 'Robin States', 'robin@example.org', '',"
-            " 'email', 'any', '', 'new', ?, ?, ?)",
-            ("AKI-" + secrets.token_hex(3).upper(), secrets.token_hex(8), STAMP, STAMP, STAMP),
-        )
-        return int(cursor.lastrowid)
-
-
 def test_required_set_up_the_dialogs_code_step_and_done_messages(
     context: BrowserContext, live: LiveServer
 ):
@@ -100,7 +86,7 @@ def test_required_set_up_the_dialogs_code_step_and_done_messages(
     no_axe_violations(page, "recovery codes made again")
 
     # The session expires while a note is being typed; the dialog asks for the code too.
-    request_id = add_request(live)
+    request_id, _ = add_request(live, "Robin States", email="robin@example.org", created=STAMP)
     tab = Tab(page, f"/staff/requests/{request_id}")
     page.locator("#note").fill(NOTE)
     live.clock.advance(minutes=31)

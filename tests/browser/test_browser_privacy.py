@@ -14,6 +14,7 @@ from playwright.sync_api import Browser, BrowserContext, expect
 
 from .conftest import (
     LiveServer,
+    add_request,
     add_staff,
     connect,
     csp_violations,
@@ -26,6 +27,7 @@ pytestmark = pytest.mark.browser
 
 ADMIN, ADMIN_PW = "privacy.admin@example.org", "quarry-lantern-orbit-61"
 STAMP = "2026-11-01T15:00:00.000000Z"
+MESSAGE = "Please call me."
 
 
 @pytest.fixture(scope="module")
@@ -39,18 +41,6 @@ def context(browser: Browser, live: LiveServer, admin: None) -> Iterator[Browser
         yield ctx
 
 
-def add_request(live: LiveServer, name: str, email: str, phone: str) -> tuple[int, str]:
-    reference = "AKI-" + secrets.token_hex(3).upper()
-    with closing(connect(live)) as conn:
-        cursor = conn.execute(
-            "INSERT INTO consultations (reference, token_id, full_name, email, phone,"
-            " contact_method, best_time, message, status, consent_at, created_at, updated_at)"
-            " VALUES (?, ?, ?, ?, ?, 'email', 'any', 'Please call me.', 'new', ?, ?, ?)",
-            (reference, secrets.token_hex(8), name, email, phone, STAMP, STAMP, STAMP),
-        )
-        return int(cursor.lastrowid), reference
-
-
 def held(live: LiveServer, request_id: int) -> bool:
     with closing(connect(live)) as conn:
         found = conn.execute("SELECT 1 FROM consultations WHERE id = ?", (request_id,))
@@ -61,8 +51,15 @@ def test_an_admin_downloads_a_copy_then_erases_the_persons_data(
     context: BrowserContext, live: LiveServer
 ):
     email = f"sam.{secrets.token_hex(3)}@example.org"
-    asked, asked_ref = add_request(live, "Sam Erasure", email, "")
-    again, again_ref = add_request(live, "Sam Erasure", email.upper(), "+15185550188")
+    asked, asked_ref = add_request(live, "Sam Erasure", email=email, message=MESSAGE, created=STAMP)
+    again, again_ref = add_request(
+        live,
+        "Sam Erasure",
+        email=email.upper(),
+        phone="+15185550188",
+        message=MESSAGE,
+        created=STAMP,
+    )
     page = context.new_page()
     console = watch(page)
     page.goto("/staff/login")

@@ -20,6 +20,7 @@ from webapp.auth import Hasher
 from webapp.db import utc_now_iso
 
 from .conftest import DEFAULT_NOW, LiveServer, Tab, csp_violations, fresh_context, watch
+from .conftest import add_request as store_request
 
 pytestmark = pytest.mark.browser
 
@@ -65,16 +66,11 @@ def staff_context(browser: Browser, clean: LiveServer) -> Iterator[BrowserContex
 def add_request(live: LiveServer, name: str, *, email: str = "", phone: str = "",
                 minutes_ago: int = 60) -> int:  # fmt: skip
     stamp = utc_now_iso(DEFAULT_NOW - timedelta(minutes=minutes_ago))
-    with closing(connect(live)) as conn:
-        cursor = conn.execute(
-            "INSERT INTO consultations (reference, token_id, full_name, email, phone,"
-            " contact_method, best_time, message, status, consent_at, created_at, updated_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, 'any', 'About the first visit.', 'new', ?, ?, ?)",
-            ("AKI-" + secrets.token_hex(3).upper(), secrets.token_hex(8), name,
-             email or f"{secrets.token_hex(3)}@example.org", phone,
-             "call" if phone else "email", stamp, stamp, stamp),
-        )  # fmt: skip
-        return int(cursor.lastrowid)
+    request_id, _ = store_request(
+        live, name, email=email or f"{secrets.token_hex(3)}@example.org", phone=phone,
+        method="call" if phone else "email", message="About the first visit.", created=stamp,
+    )  # fmt: skip
+    return request_id
 
 
 def sign_in(page: Page, email: str = NURSE, password: str = NURSE_PW) -> None:

@@ -18,7 +18,7 @@ from playwright.sync_api import Browser, BrowserContext, Page, expect
 
 from webapp.auth import Hasher
 
-from .conftest import ConsoleLog, LiveServer, csp_violations, fresh_context, watch
+from .conftest import ConsoleLog, LiveServer, add_request, csp_violations, fresh_context, watch
 
 pytestmark = pytest.mark.browser
 
@@ -62,13 +62,8 @@ def staff_context(browser: Browser, live: LiveServer) -> Iterator[BrowserContext
 
 def seed_request(live: LiveServer, full_name: str, reference: str) -> None:
     """A request stored directly, so a search has something to leave out."""
-    with closing(connect(live)) as conn:
-        conn.execute(
-            "INSERT INTO consultations (reference, token_id, full_name, email, phone,"
-            " contact_method, best_time, message, status, consent_at, created_at, updated_at)"
-            " VALUES (?, ?, ?, 'other@example.org', '', 'email', 'any', '', 'new', ?, ?, ?)",
-            (reference, f"seed-{reference}", full_name, STAMP, STAMP, STAMP),
-        )
+    add_request(live, full_name, email="other@example.org", created=STAMP, reference=reference,
+                token_id=f"seed-{reference}")  # fmt: skip
 
 
 def session_count(live: LiveServer) -> int:
