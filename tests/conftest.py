@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import tempfile
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -14,6 +15,7 @@ from starlette.datastructures import Secret
 from starlette.testclient import TestClient
 
 from webapp.app import create_app
+from webapp.context import of
 from webapp.db import Database, migrate
 from webapp.settings import ROOT, Settings
 
@@ -48,6 +50,30 @@ class FakeClock:
         if self.running:
             return self._base + timedelta(seconds=time.monotonic() - self._started)
         return self._base
+
+
+# Requests with no entry in the full-text index. The site indexes what it stores itself
+# (search.index_new, migration 0012), not a trigger: every test that stores requests checks,
+# when it ends, that none was left out.
+UNINDEXED = (
+    "SELECT reference FROM consultations c"
+    " WHERE NOT EXISTS (SELECT 1 FROM consultations_fts_docsize d WHERE d.id = c.id)"
+)
+
+
+def assert_all_indexed(path: Path) -> None:
+    """Every request in the database at `path` can be found by search (when it exists)."""
+    if not path.exists():
+        return
+    try:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)
+        try:
+            missing = [row[0] for row in conn.execute(UNINDEXED)]
+        finally:
+            conn.close()
+    except sqlite3.OperationalError:  # not migrated, or the test took the file away
+        return
+    assert not missing, f"requests missing from the search index: {missing[:5]}"
 
 
 def make_settings(tmp_path: Path, **overrides) -> Settings:
@@ -88,6 +114,7 @@ async def db(db_path: Path, anyio_backend: str) -> AsyncIterator[Database]:
         yield database
     finally:
         await database.close()
+    assert_all_indexed(db_path)
 
 
 @pytest.fixture
@@ -116,6 +143,7 @@ def app(settings: Settings, clock: FakeClock):
 def client(app) -> Iterator[TestClient]:
     with TestClient(app, base_url="http://testserver") as test_client:
         yield test_client
+    assert_all_indexed(of(app).settings.database_path)
 
 
 @pytest.fixture
@@ -130,3 +158,4 @@ async def database(settings: Settings):
         yield db
     finally:
         await db.close()
+    assert_all_indexed(settings.database_path)

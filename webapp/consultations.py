@@ -265,6 +265,7 @@ async def store(
             ) as taken:
                 if await taken.fetchone() is not None:
                     continue  # a one-in-millions clash: draw another reference
+            text = search.indexed_text(reference, request.full_name, request.email, request.message)
             # The id is past every id the audit trail has named: when the newest request
             # is erased or purged, SQLite would give its id to the next one, and the old
             # history would show on a stranger's request.
@@ -279,14 +280,14 @@ async def store(
                     reference, token_id, request.full_name, request.email, request.phone,
                     request.contact_method, request.best_time, request.message,
                     created, created, created, flagged, promised,
-                    search.indexed_text(
-                        reference, request.full_name, request.email, request.message
-                    ),
+                    text,
                 ),
             )  # fmt: skip
+            row_id = int(cursor.lastrowid or 0)
+            await search.index_new(conn, row_id, text, request.phone)
             if after_insert is not None:
                 inserted = Inserted(
-                    int(cursor.lastrowid or 0), reference, parse_utc(created), request.email,
+                    row_id, reference, parse_utc(created), request.email,
                     reply_by, flagged,
                 )  # fmt: skip
                 await after_insert(conn, inserted)

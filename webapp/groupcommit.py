@@ -23,6 +23,11 @@ request. A write here is the same `async def work(conn)` the domain module gives
 `Database.write`; it is driven to its end in the database's thread against a connection
 that runs each statement at once (`_InThread`), so it never waits, and anything else it
 awaited would be an error (RuntimeError), not a hang.
+
+A write may leave statements for the end of the group (`at_group_end`): they run after every
+write of the group, outside the savepoints, and only for writes that were kept. The search
+index needs it: FTS5 writes its pending data to disk at every savepoint, so indexing each
+request inside its own made one index segment per request.
 """
 
 from __future__ import annotations
@@ -96,14 +101,27 @@ async def _group(conn: aiosqlite.Connection, works: Sequence[Work]) -> list[Outc
     return cast(list[Outcome], await inner._execute(_run_group, inner._conn, works))
 
 
+async def at_group_end(
+    conn: aiosqlite.Connection, sql: str, parameters: Sequence[Any] = ()
+) -> None:
+    """Run a statement of a write after all the writes of its group, outside their
+    savepoints (dropped if the write is rolled back); at once on any other connection."""
+    if isinstance(conn, _InThread):
+        conn.later.append((sql, parameters))
+    else:
+        await conn.execute(sql, parameters)
+
+
 def _run_group(raw: sqlite3.Connection, works: Sequence[Work]) -> list[Outcome]:
-    """In the database's thread, inside the shared transaction: each write in a savepoint."""
-    conn = cast(aiosqlite.Connection, _InThread(raw))
+    """In the database's thread, inside the shared transaction: each write in a savepoint,
+    then the statements they left for the end (`at_group_end`)."""
     outcomes: list[Outcome] = []
+    kept: list[_InThread] = []
     for work in works:
+        conn = _InThread(raw)
         raw.execute(f"SAVEPOINT {SAVEPOINT}")
         try:
-            value = _complete(cast(Coroutine[Any, Any, Any], work(conn)))
+            value = _complete(cast(Coroutine[Any, Any, Any], work(cast(Any, conn))))
         except Exception as exc:
             if isinstance(exc, sqlite3.Error) and storage_fault(exc) is not None:
                 raise  # the storage refuses: the whole transaction goes
@@ -113,6 +131,10 @@ def _run_group(raw: sqlite3.Connection, works: Sequence[Work]) -> list[Outcome]:
         else:
             raw.execute(f"RELEASE {SAVEPOINT}")
             outcomes.append((True, value))
+            kept.append(conn)
+    for done in kept:
+        for sql, parameters in done.later:
+            raw.execute(sql, parameters)
     return outcomes
 
 
@@ -192,10 +214,11 @@ class _InThread:
     """aiosqlite's Connection, as the domain's write functions use it, on the sqlite3
     connection of the thread it runs in: each statement runs when called."""
 
-    __slots__ = ("_raw",)
+    __slots__ = ("_raw", "later")
 
     def __init__(self, raw: sqlite3.Connection) -> None:
         self._raw = raw
+        self.later: list[tuple[str, Sequence[Any]]] = []  # see at_group_end
 
     def execute(self, sql: str, parameters: Sequence[Any] = ()) -> _Result:
         return _Result(_Cursor(self._raw.execute(sql, parameters)))

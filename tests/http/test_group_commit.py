@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from webapp.consultations import RateLimited, Submission, store
-from webapp.groupcommit import GroupCommit
+from webapp.groupcommit import GroupCommit, at_group_end
 from webapp.storage import StorageUnavailable
 
 NOW = datetime(2026, 12, 2, 15, 0, tzinfo=UTC)
@@ -161,3 +161,94 @@ async def test_later_writes_see_earlier_ones_in_the_same_transaction(db, db_path
     )
     assert sum(isinstance(r, RateLimited) for r in results) == 15
     assert count(db_path) == 5
+
+
+def segments(path: Path) -> int:
+    """How many segments the full-text index holds (FTS5 keeps a segment's pages under ids
+    whose bits from 37 up are the segment's number)."""
+    with closing(sqlite3.connect(path)) as conn:
+        sql = "SELECT count(DISTINCT id >> 37) FROM consultations_fts_data WHERE id >> 37 > 0"
+        return conn.execute(sql).fetchone()[0]
+
+
+def found(path: Path, text: str) -> set[str]:
+    with closing(sqlite3.connect(path)) as conn:
+        return {
+            row[0]
+            for row in conn.execute(
+                "SELECT c.reference FROM consultations_fts f JOIN consultations c"
+                " ON c.id = f.rowid WHERE consultations_fts MATCH ?",
+                (text,),
+            )
+        }
+
+
+@pytest.mark.anyio
+async def test_a_groups_requests_are_indexed_together_as_one_segment(db, db_path):
+    """FTS5 writes its pending data at every savepoint: indexed inside each request's own,
+    a group of twelve made twelve segments (each then merged again). Indexed after them,
+    the group makes one, and every request is found."""
+    with closing(sqlite3.connect(db_path)) as conn:  # no merging, so segments can be counted
+        conn.execute(
+            "INSERT INTO consultations_fts (consultations_fts, rank) VALUES ('automerge', 0)"
+        )
+        conn.execute(
+            "INSERT INTO consultations_fts (consultations_fts, rank) VALUES ('crisismerge', 64)"
+        )
+        conn.commit()
+    group = GroupCommit(db)
+    people = [Submission(f"Person Number{i:02d}", f"p{i}@example.org", f"+1518555{i:04d}",
+                         "email", "any", f"note {i}") for i in range(12)]  # fmt: skip
+    stored = await asyncio.gather(
+        *(store(db, person, f"t{i}", NOW, write=group.write) for i, person in enumerate(people))
+    )
+    assert group.transactions == 1
+    assert segments(db_path) == 1
+    for i, result in enumerate(stored):
+        assert found(db_path, f"number{i:02d}") == {result.reference}
+        assert found(db_path, f'phone : "518555{i:04d}"') == {result.reference}
+
+
+@pytest.mark.anyio
+async def test_a_refused_requests_index_entry_goes_with_it(db, db_path):
+    """Statements left for the group's end run only for the writes that were kept, after
+    all of them (a later write of the group does not see them yet)."""
+    group = GroupCommit(db)
+
+    async def leaves_one_then_fails(conn):
+        await at_group_end(conn, "INSERT INTO closures (day, reason, created_at)"
+                                 " VALUES ('2026-12-24', 'refused', 'now')")  # fmt: skip
+        raise ValueError("refused")
+
+    async def leaves_one(conn):
+        await at_group_end(conn, "INSERT INTO closures (day, reason, created_at)"
+                                 " VALUES ('2026-12-25', 'kept', 'now')")  # fmt: skip
+
+    async def looks(conn):
+        async with conn.execute("SELECT count(*) FROM closures") as cursor:
+            return (await cursor.fetchone())[0]
+
+    results = await asyncio.gather(
+        store(db, PERSON, "before", NOW, write=group.write),
+        group.write(leaves_one_then_fails),
+        group.write(leaves_one),
+        group.write(looks),
+        store(db, PERSON, "after", NOW, write=group.write),
+        return_exceptions=True,
+    )
+    assert group.transactions == 1
+    assert isinstance(results[1], ValueError)
+    assert results[3] == 0  # the kept write's statement had not run yet
+    with closing(sqlite3.connect(db_path)) as conn:
+        assert conn.execute("SELECT reason FROM closures").fetchall() == [("kept",)]
+    assert found(db_path, "ann example") == {results[0].reference, results[4].reference}
+
+
+@pytest.mark.anyio
+async def test_a_request_stored_in_a_transaction_of_its_own_is_indexed(db, db_path):
+    stored = await store(db, PERSON, "alone", NOW)  # db.write: no group, indexed at once
+    off = GroupCommit(db, enabled=False)
+    other = await store(db, Submission("Bo Other", "bo@example.org", "", "email", "any", ""),
+                        "off", NOW, write=off.write)  # fmt: skip
+    assert found(db_path, "ann example") == {stored.reference}
+    assert found(db_path, "bo other") == {other.reference}
