@@ -28,7 +28,7 @@ from webapp.consultations import (
     validate,
 )
 from webapp.context import ctx
-from webapp.hours import format_reply_by, reply_by
+from webapp.hours import Schedule, format_reply_by, reply_by
 from webapp.pagecache import Built
 from webapp.security import BadToken, ExpiredToken
 from webapp.spam import automated_signal
@@ -201,8 +201,11 @@ async def consultation_details(request: Request) -> Response:
     )
 
 
-async def _done_context(request: Request, stored: Stored) -> dict[str, Any]:
-    now, schedule = await schedule_now(request)
+async def _done_context(
+    request: Request, stored: Stored, current: tuple[datetime, Schedule] | None = None
+) -> dict[str, Any]:
+    """The confirmation's values; `current`: the instant and schedule the caller has."""
+    now, schedule = current or await schedule_now(request)
     by = stored.reply_by
     # Day words ("today") are relative to when the page is read; once past, the date is given.
     relative_to = now if by is None or by > now else None
@@ -215,7 +218,9 @@ async def _done_context(request: Request, stored: Stored) -> dict[str, Any]:
     }
 
 
-async def _confirmed(request: Request, stored: Stored) -> Response:
+async def _confirmed(
+    request: Request, stored: Stored, current: tuple[datetime, Schedule]
+) -> Response:
     if not is_htmx(request):
         by = stored.reply_by.timestamp() if stored.reply_by is not None else None
         token = ctx(request).done_tokens.dumps(
@@ -231,9 +236,8 @@ async def _confirmed(request: Request, stored: Stored) -> Response:
             status_code=303,
             headers=NO_STORE,
         )
-    return template_response(
-        request, "_consultation_done.html", await _done_context(request, stored), headers=NO_STORE
-    )
+    context = await _done_context(request, stored, current)
+    return template_response(request, "_consultation_done.html", context, headers=NO_STORE)
 
 
 async def submit_consultation(request: Request) -> Response:
@@ -255,7 +259,8 @@ async def submit_consultation(request: Request) -> Response:
     if submission is None:
         return await _form_again(request, values, errors, None, 422)
     signal = automated_signal(values, token.age, state.settings.min_submit_seconds)
-    _, schedule = await schedule_now(request)
+    current = await schedule_now(request)
+    schedule = current[1]
     client = client_key(request)
     origin = f"{request.url.scheme}://{request.url.netloc}"
     try:
@@ -280,7 +285,7 @@ async def submit_consultation(request: Request) -> Response:
         log.info("a consultation request was stored%s", flag)
     if values.get("draft"):
         await drafts.discard(state.db, values["draft"])
-    return await _confirmed(request, stored)
+    return await _confirmed(request, stored, current)
 
 
 async def check_consultation(request: Request) -> Response:
