@@ -11,12 +11,20 @@ headers) over `MAX_HEAD_BYTES` gets 431 and its connection closed; a head not co
 within `HEAD_SECONDS` of its first byte (or of the connection, for the first request)
 gets 408 and its connection closed. Between requests, uvicorn's keep-alive timeout applies
 as before.
+
+It also sends each response in one write. uvicorn writes a response's head as soon as the
+app starts the response and its body separately: two packets, and the client woken twice,
+for a page of a few kilobytes. Here a response's head waits for the first bytes of its body
+and goes with them, never longer than the event loop's current turn (so a body that comes
+later, a stream, does not hold the head back); 1xx answers ("100 Continue") go at once.
+With the load generator sharing the CPUs this made the home page ~10-20% faster, since the
+client does half the reads (figures in `make bench`).
 """
 
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Any, cast
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
@@ -96,3 +104,50 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._in_head = False
         self._stop_head_clock()
         super().on_headers_complete()
+        if self.cycle is not None:  # this request's answer: its head goes with its body
+            self.cycle.transport = cast(Any, OneWriteTransport(self.transport, self.loop))
+
+    def on_response_complete(self) -> None:
+        cycle = self.cycle
+        if cycle is not None and isinstance(cycle.transport, OneWriteTransport):
+            cycle.transport.flush()  # a head with no body (HEAD): it goes now
+        super().on_response_complete()
+
+
+class OneWriteTransport:
+    """The connection as one response sees it: the response's head is held until its
+    body's first bytes (or the end of the loop's turn, or the response's end) and written
+    with them, in one write."""
+
+    __slots__ = ("_transport", "_loop", "_head")
+
+    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
+        self._transport = transport
+        self._loop = loop
+        self._head: bytes | None = None
+
+    def write(self, data: bytes) -> None:
+        head = self._head
+        if head is not None:
+            self._head = None
+            self._transport.writelines((head, data))
+        elif data.startswith(b"HTTP/1.1 ") and not data.startswith(b"HTTP/1.1 1"):
+            self._head = data  # a final answer's head (uvicorn writes it in one piece)
+            self._loop.call_soon(self.flush)
+        else:
+            self._transport.write(data)
+
+    def flush(self) -> None:
+        """Write a head still held (no body came in this turn of the loop)."""
+        head = self._head
+        if head is not None:
+            self._head = None
+            if not self._transport.is_closing():  # (a client gone needs no head)
+                self._transport.write(head)
+
+    def is_closing(self) -> bool:
+        return self._transport.is_closing()
+
+    def close(self) -> None:
+        self.flush()
+        self._transport.close()
