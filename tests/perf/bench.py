@@ -201,6 +201,16 @@ class Server:
                 raise HarnessError(f"{self.name} did not answer 200 within 60 s")
             time.sleep(0.005)
 
+    def wait_for_processes(self, count: int) -> None:
+        """Wait until `count` worker processes have started (uvicorn logs each): the first
+        200 comes from whichever started first, and a run begun before the others accept
+        would hand them no connections."""
+        deadline = time.monotonic() + 60
+        while self.log_path.read_bytes().count(b"Application startup complete") < count:
+            if time.monotonic() > deadline:
+                raise HarnessError(f"{self.name}: {count} processes did not start within 60 s")
+            time.sleep(0.01)
+
     def memory(self) -> tuple[float, float]:
         """Resident memory now and at its peak (VmRSS, VmHWM), in MB."""
         assert self.proc is not None
@@ -1219,6 +1229,7 @@ def main() -> int:  # noqa: C901 (one linear script)
                      site_env, "site-2-workers.log")  # fmt: skip
         one.start()
         two.start()
+        two.wait_for_processes(2)
         home = pages[0]
         workers_runs: dict[int, list[Run]] = {1: [], 2: []}
         for number in range(1, rounds + 1):
