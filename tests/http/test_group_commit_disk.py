@@ -14,6 +14,7 @@ from pathlib import Path
 import httpx2
 import pytest
 
+from tests.conftest import assert_all_indexed
 from tests.helpers import form
 from tests.http.test_storage_faults import NOT_SENT, fill, small_disk
 from tests.serving import Site, aged_token
@@ -80,3 +81,4 @@ def test_a_disk_filling_during_grouped_commits_tells_each_visitor_the_truth(
     assert not told_not & stored.keys(), "a visitor told 'not sent' was stored"
     assert len(stored) == len(told_stored)
     assert "Traceback" not in site.log()
+    assert_all_indexed(database)  # each group's index entries went with its commit, or not
