@@ -197,8 +197,13 @@ def connect(site: Site) -> socket.socket:
     return sock
 
 
-def read_all(sock: socket.socket, timeout: float) -> tuple[bytes, bool]:
-    """Everything the server sends within `timeout`; and whether it closed the connection."""
+def read_all(
+    sock: socket.socket,
+    timeout: float,
+    still_open: tuple[type[Exception], ...] = (TimeoutError,),
+) -> tuple[bytes, bool]:
+    """Everything the server sends within `timeout`; and whether it closed the connection.
+    `still_open`: the errors that end the reading with the connection still up."""
     sock.settimeout(timeout)
     data = b""
     try:
@@ -207,7 +212,7 @@ def read_all(sock: socket.socket, timeout: float) -> tuple[bytes, bool]:
             if not chunk:
                 return data, True
             data += chunk
-    except TimeoutError:
+    except still_open:
         return data, False
     except ConnectionResetError:
         return data, True

@@ -23,7 +23,7 @@ import httpx2 as httpx
 import pytest
 
 from tests.helpers import EMAIL, PASSWORD, form
-from tests.serving import Site, aged_token, free_port
+from tests.serving import Site, aged_token, free_port, read_all
 from webapp.db import migrate
 from webapp.settings import ROOT
 
@@ -284,18 +284,7 @@ def raw_tls(proxy: Proxy, request: bytes) -> tuple[bytes, bool]:
     raw = socket.create_connection(("127.0.0.1", proxy.https_port), timeout=10)
     with closing(context.wrap_socket(raw, server_hostname=HOST)) as sock:
         sock.sendall(request)
-        sock.settimeout(5)
-        data = b""
-        try:
-            while True:
-                chunk = sock.recv(65536)
-                if not chunk:
-                    return data, True
-                data += chunk
-        except (TimeoutError, ssl.SSLError):
-            return data, False
-        except ConnectionResetError:
-            return data, True
+        return read_all(sock, 5, still_open=(TimeoutError, ssl.SSLError))
 
 
 def test_length_and_chunked_together_are_refused_end_to_end(proxy):
