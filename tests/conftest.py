@@ -53,7 +53,7 @@ class FakeClock:
 
 
 # Requests with no entry in the full-text index. The site indexes what it stores itself
-# (search.index_new, migration 0012), not a trigger: every test that stores requests checks,
+# (consultations.INDEX_NEW, migration 0012), not a trigger: every test that stores requests checks,
 # when it ends, that none was left out.
 UNINDEXED = (
     "SELECT reference FROM consultations c"

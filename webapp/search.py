@@ -7,7 +7,7 @@ message with accented Latin letters replaced by plain ones, set by triggers in p
 a request (the app's, the command line's, a test's). The site's own INSERT gives the folded
 text itself (`indexed_text`, the same table in Python): the SQL folding was a quarter of a
 stored request's INSERT (about 290 against 220 microseconds in groups of 16). Such a row is
-indexed by its writer, in the same transaction (`index_new`, migration 0012): the site's
+indexed by its writer, in the same transaction (consultations.store, migration 0012): the site's
 group commit indexes a group's requests together after they have all run, one index segment
 per group instead of one per request. The search box's text is folded the same way here,
 from the same table (FOLD). The full-text index stays external-content; updates and deletes
@@ -19,10 +19,6 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
-
-import aiosqlite
-
-from webapp.groupcommit import at_group_end
 
 MIN_SEARCH = 3  # the trigram index needs three characters
 # Letters NFKD does not take apart, folded as a reader would type them without accents.
@@ -62,16 +58,6 @@ def indexed_text(reference: str, full_name: str, email: str, message: str) -> st
     row is written once and indexed at once (migration 0010); a row inserted without it
     (by the command line, a restore, a test) is still folded by the SQL."""
     return "\n".join((reference, full_name, email, message)).translate(_TRANSLATE)
-
-
-INDEX_NEW = "INSERT INTO consultations_fts (rowid, search_text, phone) VALUES (?, ?, ?)"
-
-
-async def index_new(conn: aiosqlite.Connection, row_id: int, text: str, phone: str) -> None:
-    """Index a request just inserted with its folded text given (`indexed_text`), in the
-    inserting transaction: no trigger does it for such a row (migration 0012). In a group
-    commit it runs after the group's requests (`at_group_end`), so they share one segment."""
-    await at_group_end(conn, INDEX_NEW, (row_id, text, phone))
 
 
 def fold(text: str) -> str:

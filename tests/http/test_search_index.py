@@ -6,6 +6,7 @@ import sqlite3
 from datetime import date
 
 from webapp import search
+from webapp.consultations import INDEX_NEW
 from webapp.db import migrate
 from webapp.queue import Filter, _where
 
@@ -103,8 +104,8 @@ def test_a_request_inserted_without_its_folded_text_is_folded_and_found(tmp_path
 
 
 def test_a_request_inserted_with_its_folded_text_is_indexed_by_its_writer(tmp_path):
-    """A row given its folded text is indexed by the writer with `search.index_new` (the
-    site's store does it; migration 0012), after which updates and deletes keep the index."""
+    """A row given its folded text is indexed by its writer with `INDEX_NEW` (the site's
+    store does it; migration 0012), after which updates and deletes keep the index."""
     conn = fill(tmp_path / "db.sqlite", 3)
     text = search.indexed_text("AKI-ZZZZ2", "Zoë Núñez", "zn@example.org", "")
     row_id = conn.execute(
@@ -115,7 +116,7 @@ def test_a_request_inserted_with_its_folded_text_is_indexed_by_its_writer(tmp_pa
         (text,),
     ).lastrowid
     assert matches(conn, "zoe nunez") == 0  # no trigger indexes a row given its text
-    conn.execute(search.INDEX_NEW, (row_id, text, "+15185550199"))
+    conn.execute(INDEX_NEW, (row_id, text, "+15185550199"))
     assert matches(conn, "zoe nunez") == 1
     assert matches(conn, "555-0199") == 1
     conn.execute("UPDATE consultations SET full_name = 'Ana' WHERE reference = 'AKI-ZZZZ2'")

@@ -1,6 +1,6 @@
 -- Search (issue 14): a request that arrives with its folded text (the site's INSERT, see
 -- migration 0010) is no longer indexed by a trigger: its writer indexes it in the same
--- transaction (webapp/search.py, `index_new`), and the site's group commit does so after
+-- transaction (webapp/consultations.py, `store`), and the site's group commit does so after
 -- every request of the group has run. FTS5 writes what it has gathered to disk as a new
 -- segment at every savepoint, and a trigger's statement is one: each stored request made a
 -- segment of its own, which the index then spent time merging (about 90 of the 125
