@@ -23,10 +23,6 @@ from webapp.groupcommit import at_group_end
 from webapp.hours import format_time
 
 MAX_NAME = 100
-# A row given its folded search text has no trigger to index it (migration 0012): `store`
-# does, after the other requests of its group commit (at_group_end), so that the group's
-# requests make one index segment and not one each.
-INDEX_NEW = "INSERT INTO consultations_fts (rowid, search_text, phone) VALUES (?, ?, ?)"
 MAX_EMAIL = 254
 MAX_MESSAGE = 1000
 CONTACT_METHODS = {"call": "Phone call", "text": "Text message", "email": "Email"}
@@ -211,6 +207,12 @@ def validate(values: Mapping[str, str]) -> tuple[Submission | None, dict[str, st
 def new_reference() -> str:
     """A short reference a person can read out, e.g. AKI-7F3K2."""
     return "AKI-" + "".join(secrets.choice(REFERENCE_ALPHABET) for _ in range(5))
+
+
+# A row given its folded search text has no trigger to index it (migration 0012): `store`
+# does, after the other requests of its group commit (at_group_end), so that the group's
+# requests make one index segment and not one each.
+INDEX_NEW = "INSERT INTO consultations_fts (rowid, search_text, phone) VALUES (?, ?, ?)"
 
 
 async def store(
