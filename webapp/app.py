@@ -193,7 +193,7 @@ def create_app(
     jobs.add(notifications.outbox_prune_job(db))
     jobs.add(retention.job(db, settings.retention_days, timedelta(days=settings.backup_keep)))
     jobs.add(retention.wal_job(db))
-    per_client = Limit("consultation", limit, timedelta(seconds=window))
+    per_client = Limit(spam.BUCKET, limit, timedelta(seconds=window))
     flood, flood_window = settings.consultation_flood
     hasher = Hasher(fast=settings.fast_password_hashing)
     sessions = Sessions(db, settings.secret_keys)

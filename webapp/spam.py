@@ -20,6 +20,10 @@ KEEP = timedelta(days=30)
 # "Flood" for a clinic whose families, offices and shelters share one address: per address,
 # more in a day than any household sends; or, site-wide, far more than the clinic ever gets.
 FLOOD_PER_CLIENT = (12, timedelta(days=1))
+# The per-client limit's events (app.py names its Limit with it). The per-address flood limit
+# counts the same events, over a day: each admitted request is one event for both, so it
+# costs one row and one index entry, not two.
+BUCKET = "consultation"
 
 
 def automated_signal(values: Mapping[str, str], form_age: timedelta, fastest: float) -> str | None:
@@ -42,25 +46,41 @@ class Intake:
     throttle: Throttle
     per_client: Limit
     flood_site: Limit
-    flood_client: Limit = Limit("consultation-flood-client", *FLOOD_PER_CLIENT)
+    flood_client: Limit = Limit(BUCKET, *FLOOD_PER_CLIENT)
 
-    def admit(self, client: str, now: datetime) -> Admit:
-        """Under the per-client limit? Counts this request when it is."""
+    def checks(self, client: str, now: datetime) -> tuple[Admit, Flood]:
+        """consultations.store's `admit` and `flood` for one request from `client`.
 
-        async def check(conn: aiosqlite.Connection) -> bool:
-            return await self.throttle.reserve(conn, self.per_client, client, now) is not None
+        `admit` reads all three limits in one statement: over the per-client limit, it
+        refuses and records nothing; otherwise it counts the request under each limit in one
+        statement (one event serves both per-client limits: BUCKET). `flood`, called after
+        it in the same transaction, answers from what `admit` read: over either flood limit.
+        Every admitted request is counted, flagged or not, so a flood is measured at its
+        full size.
+        """
+        wanted = (
+            (self.per_client, client),
+            (self.flood_site, "site"),
+            (self.flood_client, client),
+        )
+        # One event per bucket and key: the per-client limits share theirs (BUCKET).
+        events = list({(limit.bucket, key): (limit, key) for limit, key in wanted}.values())
+        flooded: list[bool] = []
 
-        return check
+        async def admit(conn: aiosqlite.Connection) -> bool:
+            mine, site, own = await self.throttle.counts(conn, wanted, now)
+            if mine >= self.per_client.limit:
+                return False
+            await self.throttle.record(conn, events, now)
+            flooded[:] = [site >= self.flood_site.limit or own >= self.flood_client.limit]
+            return True
 
-    def flood(self, client: str, now: datetime) -> Flood:
-        """Over either flood limit? Every admitted request is counted, flagged or not."""
+        async def flood(conn: aiosqlite.Connection) -> bool:
+            if not flooded:
+                raise RuntimeError("flood is answered only after admit, in its transaction")
+            return flooded[0]
 
-        async def check(conn: aiosqlite.Connection) -> bool:
-            site = await self.throttle.hit(conn, self.flood_site, "site", now)
-            own = await self.throttle.hit(conn, self.flood_client, client, now)
-            return not (site and own)
-
-        return check
+        return admit, flood
 
     async def retry_after(self, client: str, now: datetime) -> int:
         """Whole seconds until this client may send a new request again."""

@@ -71,21 +71,43 @@ class Throttle:
         )
         return int(cursor.lastrowid or 0)
 
-    async def hit(self, conn: aiosqlite.Connection, limit: Limit, key: str, now: datetime) -> bool:
-        """Inside a write transaction: record an event whatever the count; True when it was
-        within the limit (fewer than `limit` before it in the window). For limits that only
-        flag, so that a flood is measured at its full size."""
-        digest = self.digest(limit, key)
-        async with conn.execute(
-            COUNT_UP_TO_LIMIT,
-            (limit.bucket, digest, utc_now_iso(now - limit.window), limit.limit),
-        ) as cursor:
+    async def counts(
+        self, conn: aiosqlite.Connection, wanted: Sequence[tuple[Limit, str]], now: datetime
+    ) -> list[int]:
+        """Each (limit, key)'s events in its window, counted up to its limit, in one
+        statement: a request that meets several limits reads them in one step."""
+        if not wanted:
+            return []
+        sql = "SELECT " + ", ".join([f"({COUNT_UP_TO_LIMIT})"] * len(wanted))
+        parameters: list[object] = []
+        for limit, key in wanted:
+            since = utc_now_iso(now - limit.window)
+            parameters += (limit.bucket, self.digest(limit, key), since, limit.limit)
+        async with conn.execute(sql, parameters) as cursor:
             row = await cursor.fetchone()
-        await conn.execute(
-            "INSERT INTO rate_events (bucket, key, at) VALUES (?, ?, ?)",
-            (limit.bucket, digest, utc_now_iso(now)),
+        assert row is not None  # a SELECT of counts has one row
+        return [int(value) for value in row]
+
+    async def record(
+        self, conn: aiosqlite.Connection, wanted: Sequence[tuple[Limit, str]], now: datetime
+    ) -> list[int]:
+        """Inside a write transaction: one event under each (limit, key), in one statement;
+        returns their ids in the same order."""
+        if not wanted:
+            return []
+        at = utc_now_iso(now)
+        sql = (
+            "INSERT INTO rate_events (bucket, key, at) VALUES "  # noqa: S608 (placeholders only)
+            + ", ".join(["(?, ?, ?)"] * len(wanted))
+            + " RETURNING id"
         )
-        return row is None or int(row[0]) < limit.limit
+        parameters: list[object] = []
+        for limit, key in wanted:
+            parameters += (limit.bucket, self.digest(limit, key), at)
+        async with conn.execute(sql, parameters) as cursor:
+            rows = await cursor.fetchall()
+        # RETURNING gives the rows in no promised order; ids rise in the order inserted.
+        return sorted(int(row[0]) for row in rows)
 
     async def reserve_all(
         self, conn: aiosqlite.Connection, wanted: Sequence[tuple[Limit, str]], now: datetime
@@ -94,20 +116,10 @@ class Throttle:
 
         Returns the events' ids, or the first limit that is already full (nothing recorded).
         """
-        for limit, key in wanted:
-            since = utc_now_iso(now - limit.window)
-            async with conn.execute(
-                COUNT_UP_TO_LIMIT, (limit.bucket, self.digest(limit, key), since, limit.limit)
-            ) as cursor:
-                row = await cursor.fetchone()
-            if row is not None and int(row[0]) >= limit.limit:
+        for (limit, _), count in zip(wanted, await self.counts(conn, wanted, now), strict=True):
+            if count >= limit.limit:
                 return limit
-        ids = []
-        for limit, key in wanted:
-            found = await self.reserve(conn, limit, key, now)
-            assert found is not None  # counted above, in the same transaction
-            ids.append(found)
-        return ids
+        return await self.record(conn, wanted, now)
 
     async def release_all(self, conn: aiosqlite.Connection, event_ids: Sequence[int]) -> None:
         """Inside a write transaction: take back several events."""

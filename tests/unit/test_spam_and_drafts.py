@@ -12,7 +12,7 @@ from starlette.datastructures import Secret
 from webapp import drafts
 from webapp.consultations import PERSON_FIELDS
 from webapp.db import Database, migrate
-from webapp.spam import automated_signal
+from webapp.spam import BUCKET, Intake, automated_signal
 from webapp.throttle import Limit, Throttle
 
 NOW = datetime(2026, 12, 1, 15, 30, tzinfo=UTC)
@@ -44,19 +44,59 @@ async def db(tmp_path):
 
 
 @pytest.mark.anyio
-async def test_hit_counts_every_event_and_says_when_over(db):
+async def test_the_intake_counts_every_admitted_request_and_says_when_it_is_a_flood(db):
     throttle = Throttle(db, Secret("k" * 40))
-    limit = Limit("flood", 3, timedelta(minutes=10))
+    per_client = Limit(BUCKET, 3, timedelta(minutes=10))
+    intake = Intake(throttle, per_client, Limit("flood", 4, timedelta(minutes=10)))
 
-    async def hit(at: datetime) -> bool:
-        return await db.write(lambda conn: throttle.hit(conn, limit, "site", at))
+    async def send(client: str, at: datetime) -> tuple[bool, bool | None]:
+        admit, flood = intake.checks(client, at)
 
-    answers = [await hit(NOW + timedelta(seconds=i)) for i in range(5)]
-    assert answers == [True, True, True, False, False]
-    # Unlike reserve(), the refused ones were counted too: a flood is measured at full size.
-    assert await throttle.count(limit, "site", NOW + timedelta(seconds=5)) == 5
+        async def work(conn) -> tuple[bool, bool | None]:
+            if not await admit(conn):
+                return False, None
+            return True, await flood(conn)
+
+        return await db.write(work)
+
+    # Site-wide: the fifth request in the window is a flood, and so is every one after it.
+    answers = [await send(f"10.0.0.{i}", NOW + timedelta(seconds=i)) for i in range(6)]
+    assert answers == [(True, False)] * 4 + [(True, True)] * 2
+    # Every admitted request was counted under each limit, flagged or not.
+    at = NOW + timedelta(seconds=6)
+    assert await throttle.count(intake.flood_site, "site", at) == 6
+    assert await throttle.count(intake.flood_client, "10.0.0.5", at) == 1
+    # One event per request for its address (both per-address limits count it) and one for
+    # the site: two rows, not three.
+    with closing(sqlite3.connect(db.path)) as conn:
+        assert conn.execute("SELECT count(*) FROM rate_events").fetchone() == (12,)
+    # Over the per-client limit: refused, and nothing at all is recorded for it.
+    later = NOW + timedelta(minutes=11)
+    assert [(await send("10.9.9.9", later))[0] for _ in range(4)] == [True, True, True, False]
+    assert await throttle.count(per_client, "10.9.9.9", later) == 3
+    assert await throttle.count(intake.flood_site, "site", later) == 3
     # Once the window has passed, it is within the limit again.
-    assert await hit(NOW + timedelta(minutes=10, seconds=5)) is True
+    assert await send("10.0.0.1", NOW + timedelta(minutes=30)) == (True, False)
+
+
+@pytest.mark.anyio
+async def test_one_address_over_its_own_daily_limit_is_a_flood(db):
+    throttle = Throttle(db, Secret("k" * 40))
+    generous = Limit(BUCKET, 1000, timedelta(minutes=10))
+    intake = Intake(throttle, generous, Limit("flood", 1000, timedelta(minutes=10)))
+    limit = intake.flood_client.limit
+
+    async def send(at: datetime) -> bool:
+        admit, flood = intake.checks("198.51.100.7", at)
+        return await db.write(lambda conn: _admitted_flood(conn, admit, flood))
+
+    answers = [await send(NOW + timedelta(minutes=i)) for i in range(limit + 1)]
+    assert answers == [False] * limit + [True]
+
+
+async def _admitted_flood(conn, admit, flood) -> bool:
+    assert await admit(conn)
+    return await flood(conn)
 
 
 # --- drafts -------------------------------------------------------------------------------------

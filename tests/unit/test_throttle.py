@@ -63,3 +63,40 @@ async def test_old_events_are_pruned(database):
     await reserve(throttle, "a", NOW - timedelta(days=2))
     await reserve(throttle, "a", NOW)
     assert await database.write(lambda conn: prune(conn, NOW)) == 1
+
+
+async def test_several_limits_are_read_and_recorded_in_one_step_each(database):
+    throttle = Throttle(database, Secret("k" * 40))
+    two = Limit("two", 2, timedelta(minutes=1))
+    wanted = [(FIVE, "a"), (two, "a"), (FIVE, "b")]
+
+    async def step(conn) -> tuple[list[int], list[int]]:
+        return await throttle.counts(conn, wanted, NOW), await throttle.record(conn, wanted, NOW)
+
+    first_counts, ids = await database.write(step)
+    assert first_counts == [0, 0, 0]
+    assert ids == sorted(ids) and len(set(ids)) == 3
+    with closing(sqlite3.connect(throttle.db.path)) as conn:
+        rows = conn.execute("SELECT id, bucket, key FROM rate_events ORDER BY id").fetchall()
+    # Each id is the event of the (limit, key) in the same place.
+    assert [(i, b, k) for i, b, k in rows] == [
+        (ids[n], limit.bucket, throttle.digest(limit, key)) for n, (limit, key) in enumerate(wanted)
+    ]
+    for _ in range(3):
+        await database.write(step)
+    # Counted up to each limit only: whether it is reached is all a check needs.
+    counts = await database.write(lambda conn: throttle.counts(conn, wanted, NOW))
+    assert counts == [4, 2, 4]
+    assert await database.write(lambda conn: throttle.counts(conn, [], NOW)) == []
+    assert await database.write(lambda conn: throttle.record(conn, [], NOW)) == []
+
+
+async def test_reserve_all_records_nothing_when_one_limit_is_full(database):
+    throttle = Throttle(database, Secret("k" * 40))
+    one = Limit("one", 1, timedelta(minutes=1))
+    wanted = [(FIVE, "a"), (one, "a")]
+    first = await database.write(lambda conn: throttle.reserve_all(conn, wanted, NOW))
+    assert isinstance(first, list) and len(first) == 2
+    again = await database.write(lambda conn: throttle.reserve_all(conn, wanted, NOW))
+    assert again == one
+    assert await throttle.count(FIVE, "a", NOW) == 1

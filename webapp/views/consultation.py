@@ -263,11 +263,11 @@ async def submit_consultation(request: Request) -> Response:
     schedule = current[1]
     client = client_key(request)
     origin = f"{request.url.scheme}://{request.url.netloc}"
+    admit, flood = state.intake.checks(client, now)
     try:
         stored = await store(
-            state.db, submission, token.nonce, now, state.intake.admit(client, now),
-            reply_by=reply_by(now, schedule), signal=signal,
-            flood=state.intake.flood(client, now),
+            state.db, submission, token.nonce, now, admit,
+            reply_by=reply_by(now, schedule), signal=signal, flood=flood,
             after_insert=state.notifier.after_request(origin, now),
             write=state.consultation_writes.write,
         )  # fmt: skip
