@@ -212,6 +212,14 @@ def new_reference() -> str:
 # A row given its folded search text has no trigger to index it (migration 0012): `store`
 # does, after the other requests of its group commit (at_group_end), so that the group's
 # requests make one index segment and not one each.
+# Has this form token been used? Its stored request (sent again: the same answer), else a
+# row of NULLs when its request was deleted since (FormSpent), else nothing. One statement.
+SENT_BEFORE = (
+    "SELECT reference, created_at, contact_method, reply_by FROM consultations"
+    " WHERE token_id = ?"
+    " UNION ALL SELECT NULL, NULL, NULL, NULL FROM spent_form_tokens WHERE token_id = ?"
+    " LIMIT 1"
+)
 INDEX_NEW = "INSERT INTO consultations_fts (rowid, search_text, phone) VALUES (?, ?, ?)"
 
 
@@ -246,20 +254,13 @@ async def store(
     promised = utc_now_iso(reply_by) if reply_by is not None else None
 
     async def work(conn: aiosqlite.Connection) -> Stored:
-        async with conn.execute(
-            "SELECT reference, created_at, contact_method, reply_by FROM consultations"
-            " WHERE token_id = ?",
-            (token_id,),
-        ) as cursor:
+        async with conn.execute(SENT_BEFORE, (token_id, token_id)) as cursor:
             row = await cursor.fetchone()
+        if row is not None and row[0] is None:
+            raise FormSpent
         if row is not None:
             by = parse_utc(row[3]) if row[3] else None
             return Stored(row[0], parse_utc(row[1]), row[2], by, replayed=True)
-        async with conn.execute(
-            "SELECT 1 FROM spent_form_tokens WHERE token_id = ?", (token_id,)
-        ) as cursor:
-            if await cursor.fetchone() is not None:
-                raise FormSpent
         if admit is not None and not await admit(conn):
             raise RateLimited
         flagged = signal
