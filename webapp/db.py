@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import aiosqlite
 
@@ -49,6 +49,26 @@ PRAGMAS = (
     # own files (so outside what an erasure empties) and ~100 KB written per stored request.
     "PRAGMA temp_store=MEMORY",
 )
+
+
+def _whole(
+    raw: sqlite3.Connection, work: Callable[[sqlite3.Connection], T], broken: list[sqlite3.Error]
+) -> T:
+    """In the writer's thread: one transaction around `work` (Database.write_in_thread)."""
+    raw.execute("BEGIN IMMEDIATE")
+    try:
+        result = work(raw)
+        raw.execute("COMMIT")
+    except BaseException:
+        # Also when COMMIT itself fails (disk full, deferred constraint): the writer must
+        # leave the transaction or every later write would fail.
+        if raw.in_transaction:
+            try:
+                raw.execute("ROLLBACK")
+            except sqlite3.Error as exc:
+                broken.append(exc)
+        raise
+    return result
 
 
 def utc_now_iso(now: datetime) -> str:
@@ -372,7 +392,11 @@ class Database:
                     await conn.close()
 
     async def _transaction(
-        self, work: Callable[[aiosqlite.Connection], Awaitable[T]], *, changes: bool
+        self,
+        work: Callable[[aiosqlite.Connection], Awaitable[T]] | None,
+        *,
+        changes: bool,
+        in_thread: Callable[[sqlite3.Connection], T] | None = None,
     ) -> T:
         if not self._opened:
             raise RuntimeError("database is not open")
@@ -381,19 +405,23 @@ class Database:
                 if self._writer is None:
                     self._writer = await self._connect()
                 conn = self._writer
-                await conn.execute("BEGIN IMMEDIATE")
-                try:
-                    result = await work(conn)
-                    await conn.execute("COMMIT")
-                except BaseException:
-                    # Also when COMMIT itself fails (disk full, deferred constraint): the
-                    # writer must leave the transaction or every later write would fail.
-                    if conn.in_transaction:
-                        try:
-                            await conn.execute("ROLLBACK")
-                        except sqlite3.Error:
-                            await self._drop_connections()
-                    raise
+                if in_thread is not None:
+                    result = await self._whole_in_thread(conn, in_thread)
+                else:
+                    assert work is not None
+                    await conn.execute("BEGIN IMMEDIATE")
+                    try:
+                        result = await work(conn)
+                        await conn.execute("COMMIT")
+                    except BaseException:
+                        # Also when COMMIT itself fails (disk full, deferred constraint):
+                        # the writer must leave the transaction or every later write fails.
+                        if conn.in_transaction:
+                            try:
+                                await conn.execute("ROLLBACK")
+                            except sqlite3.Error:
+                                await self._drop_connections()
+                        raise
             except sqlite3.Error as exc:
                 kind = storage_fault(exc)
                 if kind is None:
@@ -405,6 +433,25 @@ class Database:
                 self.commits += 1
             self._healed()
             return result
+
+    async def _whole_in_thread(
+        self, conn: aiosqlite.Connection, work: Callable[[sqlite3.Connection], T]
+    ) -> T:
+        """BEGIN IMMEDIATE, `work` and COMMIT (ROLLBACK on any failure) in one trip to the
+        writer's thread, the way aiosqlite runs each of its own calls there (`_execute`)."""
+        broken: list[sqlite3.Error] = []
+        inner = cast(Any, conn)
+        try:
+            return cast(T, await inner._execute(_whole, inner._conn, work, broken))
+        finally:
+            if broken:  # the ROLLBACK itself failed: the connection cannot be trusted
+                await self._drop_connections()
+
+    async def write_in_thread(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        """`write` for a function of the writer's own sqlite3 connection that runs whole in
+        its thread: the transaction is one trip there, where `write` makes one for each
+        statement. Serialised with every other write; the same faults and healing."""
+        return await self._transaction(None, changes=True, in_thread=work)
 
     async def write(self, work: Callable[[aiosqlite.Connection], Awaitable[T]]) -> T:
         """Run `work` in one short BEGIN IMMEDIATE transaction, serialised with all others.

@@ -16,13 +16,14 @@ savepoint of its own:
 There is no waiting on purpose: a lone request commits at once; grouping only happens
 when requests arrive faster than commits complete.
 
-The writes of a group run in one trip to the database's thread. Each statement of an
-aiosqlite connection is a round trip between the event loop and that thread (a wake-up
-each way), and a consultation request makes about twenty: more work than the rest of the
-request. A write here is the same `async def work(conn)` the domain module gives
-`Database.write`; it is driven to its end in the database's thread against a connection
-that runs each statement at once (`_InThread`), so it never waits, and anything else it
-awaited would be an error (RuntimeError), not a hang.
+A group's whole transaction (BEGIN, its writes, COMMIT) is one trip to the database's
+thread (`Database.write_in_thread`). Each statement of an aiosqlite connection is a round
+trip between the event loop and that thread (a wake-up each way), and a consultation
+request makes about twenty: more work than the rest of the request. A write here is the
+same `async def work(conn)` the domain module gives `Database.write`; it is driven to its
+end in the database's thread against a connection that runs each statement at once
+(`_InThread`), so it never waits, and anything else it awaited would be an error
+(RuntimeError), not a hang.
 
 A write may leave statements for the end of the group (`at_group_end`): they run after every
 write of the group, outside the savepoints, and only for writes that were kept. The search
@@ -80,7 +81,7 @@ class GroupCommit:
                 continue
             works = [work for work, _ in batch]
             try:
-                outcomes = await self.db.write(functools.partial(_group, works=works))
+                outcomes = await self.db.write_in_thread(functools.partial(_run_group, works=works))
             except BaseException as exc:  # nothing of this transaction is stored
                 for _, future in batch:
                     _settle(future, False, exc)
@@ -92,13 +93,6 @@ class GroupCommit:
             self.writes += len(batch)
             for (_, future), (ok, value) in zip(batch, outcomes, strict=True):
                 _settle(future, ok, value)
-
-
-async def _group(conn: aiosqlite.Connection, works: Sequence[Work]) -> list[Outcome]:
-    """Run the group in the connection's own thread, the way aiosqlite runs each of its
-    calls (its `_execute`), here for all the group's statements at once."""
-    inner = cast(Any, conn)
-    return cast(list[Outcome], await inner._execute(_run_group, inner._conn, works))
 
 
 async def at_group_end(

@@ -294,6 +294,72 @@ async def test_failed_commit_leaves_the_writer_usable(tmp_path: Path) -> None:
         await database.close()
 
 
+def _closure_in_thread(raw: sqlite3.Connection, day: str, reason: str = "Closed") -> None:
+    raw.execute(
+        "INSERT INTO closures (day, reason, created_at) VALUES (?, ?, ?)",
+        (day, reason, utc_now_iso(NOW)),
+    )
+
+
+@pytest.mark.anyio
+async def test_a_write_in_the_thread_commits_rolls_back_and_serialises(
+    db: Database, db_path: Path
+) -> None:
+    def work(raw: sqlite3.Connection) -> str:
+        _closure_in_thread(raw, "2026-12-25", "Christmas Day")
+        return "done"
+
+    commits = db.commits
+    assert await db.write_in_thread(work) == "done"
+    assert db.commits == commits + 1  # caches of this process notice it
+    assert query(db_path, "SELECT day, reason FROM closures") == [("2026-12-25", "Christmas Day")]
+
+    class Boom(Exception):
+        pass
+
+    def fails(raw: sqlite3.Connection) -> None:
+        _closure_in_thread(raw, "2026-12-26")
+        raise Boom
+
+    with pytest.raises(Boom):
+        await db.write_in_thread(fails)
+    with pytest.raises(sqlite3.IntegrityError):  # CHECK fails on the second row
+        await db.write_in_thread(
+            lambda raw: (_closure_in_thread(raw, "2026-12-27"), _closure_in_thread(raw, "x", ""))
+        )
+    assert closure_days(db_path) == ["2026-12-25"]
+    # Serialised with the other writes, and the writer usable throughout.
+    await asyncio.gather(
+        *(
+            db.write_in_thread(lambda raw, d=d: _closure_in_thread(raw, d))
+            for d in ("2027-01-01", "2027-01-02")
+        ),
+        db.write(lambda conn: insert_closure(conn, "2027-01-03")),
+    )
+    assert closure_days(db_path) == ["2026-12-25", "2027-01-01", "2027-01-02", "2027-01-03"]
+
+
+@pytest.mark.anyio
+async def test_a_failed_commit_in_the_thread_leaves_the_writer_usable(tmp_path: Path) -> None:
+    path = tmp_path / "fk.db"
+    with closing(sqlite3.connect(path)) as conn:
+        conn.executescript(
+            "CREATE TABLE parent (id INTEGER PRIMARY KEY);"
+            "CREATE TABLE child (parent_id INTEGER"
+            " REFERENCES parent (id) DEFERRABLE INITIALLY DEFERRED);"
+        )
+    database = Database(path)
+    await database.open()
+    try:
+        with pytest.raises(sqlite3.IntegrityError):
+            await database.write_in_thread(lambda raw: raw.execute("INSERT INTO child VALUES (9)"))
+        await database.write_in_thread(lambda raw: raw.execute("INSERT INTO parent VALUES (1)"))
+        assert query(path, "SELECT id FROM parent") == [(1,)]
+        assert query(path, "SELECT * FROM child") == []
+    finally:
+        await database.close()
+
+
 @pytest.mark.anyio
 async def test_concurrent_puts_all_land(db: Database, db_path: Path) -> None:
     first = date(2027, 1, 1)

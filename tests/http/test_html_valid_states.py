@@ -134,6 +134,7 @@ def test_every_state_is_valid_html(tmp_path, clock, monkeypatch):
 
         with monkeypatch.context() as patched:
             patched.setattr(app.ctx.db, "write", refused)
+            patched.setattr(app.ctx.db, "write_in_thread", refused)  # the group commit
             not_sent = client.post("/consultation", data=form(_token(app, clock)))
             assert not_sent.status_code == 503
             pages["form-not-sent"] = not_sent.text
@@ -169,6 +170,7 @@ def test_the_not_sent_form_keeps_the_text_for_htmx_and_plain_posts(tmp_path, clo
             raise StorageUnavailable("disk full", "test: the disk is full")
 
         monkeypatch.setattr(app.ctx.db, "write", refused)
+        monkeypatch.setattr(app.ctx.db, "write_in_thread", refused)  # the group commit
         for headers in ({}, HX):
             answer = client.post("/consultation", data=form(_token(app, clock)), headers=headers)
             assert answer.status_code == 503
