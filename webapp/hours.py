@@ -13,6 +13,8 @@ REPLY_NEEDS = timedelta(minutes=60)
 # Openings are searched on the clinic-local dates today .. today + HORIZON_DAYS. Counting in dates
 # (not hours) means the horizon only moves at local midnight, which `next_change` already covers.
 HORIZON_DAYS = 60
+# Days of open_intervals a schedule remembers (several horizons' worth).
+INTERVALS_KEPT = 1000
 DAY_KEYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 
 # English names kept here because strftime's %A/%B follow the process locale.
@@ -52,6 +54,10 @@ class Schedule:
     overrides: tuple[Override, ...] = ()
     # Looked up on every request, so built once; excluded from eq/hash/repr as it is derived.
     _by_day: dict[date, Override] = field(init=False, repr=False, compare=False)
+    # open_intervals per day, filled as asked (time zone arithmetic is most of its cost).
+    _intervals: dict[date, tuple[datetime, datetime] | None] = field(
+        init=False, repr=False, compare=False
+    )
 
     def __post_init__(self) -> None:
         """Check the weekly table and index overrides by day (a later duplicate wins)."""
@@ -63,6 +69,7 @@ class Schedule:
             if hours is not None and not hours[0] < hours[1]:
                 raise ValueError(f"{key}: opens {hours[0]} is not before closes {hours[1]}")
         object.__setattr__(self, "_by_day", {o.day: o for o in self.overrides})
+        object.__setattr__(self, "_intervals", {})
 
 
 @dataclass(frozen=True)
@@ -176,6 +183,16 @@ def _local_to_utc(day: date, t: time, tz: ZoneInfo) -> datetime:
 
 def open_intervals(schedule: Schedule, day: date) -> tuple[datetime, datetime] | None:
     """The [opens, closes) interval of a clinic-local date in UTC, or None if closed that day."""
+    known = schedule._intervals
+    if day in known:
+        return known[day]
+    if len(known) >= INTERVALS_KEPT:  # a long-lived schedule asked about many days
+        known.clear()
+    found = known[day] = _open_interval(schedule, day)
+    return found
+
+
+def _open_interval(schedule: Schedule, day: date) -> tuple[datetime, datetime] | None:
     override = schedule._by_day.get(day)
     if override is not None:
         if override.opens is None or override.closes is None:

@@ -910,3 +910,23 @@ def test_the_promise_is_inside_opening_hours_and_after_the_submission(scenario):
 def test_the_promise_does_not_depend_on_the_zone_of_now(scenario, zone):
     schedule, now = scenario
     assert reply_by(now.astimezone(zone), schedule) == reply_by(now, schedule)
+
+
+def test_open_intervals_are_remembered_per_schedule_and_stay_right():
+    from webapp import hours
+
+    schedule = with_overrides(
+        Schedule(tz=NY, weekly=(NINE_TO_FIVE,) * 5 + ((time(10), time(14)), None)),
+        [Override(date(2026, 3, 8), "Spring forward", time(1, 30), time(3, 30))],
+    )
+    days = [date(2026, 1, 1) + timedelta(days=i) for i in range(3 * 365)]
+    # Asked twice (the second time from memory), each day agrees with a fresh schedule's
+    # answer: DST days, weekends and the override included.
+    for day in days + days:
+        fresh = Schedule(tz=NY, weekly=schedule.weekly, overrides=schedule.overrides)
+        assert open_intervals(schedule, day) == hours._open_interval(fresh, day)
+    assert len(schedule._intervals) <= hours.INTERVALS_KEPT
+    # The memory belongs to one schedule: with an override added, the answer changes.
+    closed = with_overrides(schedule, [Override(date(2026, 12, 2), "Closed")])
+    assert open_intervals(schedule, date(2026, 12, 2)) is not None
+    assert open_intervals(closed, date(2026, 12, 2)) is None
