@@ -15,6 +15,8 @@ from webapp.hours import Override, parse_time
 
 MAX_REASON = 80
 MAX_DAYS = 62  # one entry covers at most this many days ("closed 24-26 December")
+# The name put_range and remove_range count their changes under (Database.changed).
+CHANGED = "closures"
 
 
 class DateInPast(ValueError):
@@ -198,6 +200,7 @@ async def put_range(
         )
 
     await db.write(work)
+    db.changed[CHANGED] += 1
 
 
 async def remove(
@@ -237,4 +240,6 @@ async def remove_range(
         await audit.record(conn, now, actor, "closure_remove", staff_id=staff_id, detail=detail)
         return removed
 
-    return await db.write(work)
+    removed = await db.write(work)
+    db.changed[CHANGED] += 1
+    return removed

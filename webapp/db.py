@@ -8,6 +8,7 @@ import logging
 import os
 import re
 import sqlite3
+from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from importlib import resources
@@ -273,8 +274,11 @@ class Database:
         self._reopen = asyncio.Lock()
         self._opened = False
         self._lock_fd: int | None = None
-        # Bumped after each commit: caches of this process notice their data changed.
-        self.commits = 0
+        # What this process has changed, by name, for its caches: a domain module bumps its
+        # name after a write that changes what they hold (closures: the opening hours every
+        # page shows). Other processes' changes are the caches' own business (a re-read
+        # every second): this is only so that a change made here shows at once.
+        self.changed: Counter[str] = Counter()
         # The storage problem of the current incident (None while writes work).
         self.fault: Fault | None = None
         self.failures = 0
@@ -429,8 +433,6 @@ class Database:
                 if kind not in KEEP_CONNECTED:
                     await self._drop_connections(reader=kind == "read-only")
                 raise self._fault(exc) from None
-            if changes:
-                self.commits += 1
             self._healed()
             return result
 

@@ -48,7 +48,8 @@ INPUT_VALUE = re.compile(rb'\bvalue="([^"]*)"')
 
 
 class ClosureCache:
-    """The dated closures, re-read at most once a second and at once after a change here."""
+    """The dated closures, re-read at most once a second and at once after a change here
+    (closures.put_range and remove_range count theirs in `Database.changed`)."""
 
     def __init__(self, db: Database, clock: Clock) -> None:
         self.db = db
@@ -56,21 +57,22 @@ class ClosureCache:
         self._items: tuple[Override, ...] = ()
         self._first_day: date | None = None
         self._recheck = Interval(clock, RECHECK)
-        self._commits = -1
+        self._changes = -1
         self._schedules: dict[tuple[int, date, int], Schedule] = {}
 
     def fresh(self, now: datetime) -> bool:
         """True when what was read last still holds at `now` (read less than a second ago,
         and nothing committed here since): `overrides` would not read again."""
-        return not self._recheck.due(now) and self._commits == self.db.commits
+        return not self._recheck.due(now) and self._changes == self.db.changed[closures.CHANGED]
 
     async def overrides(self, today: date) -> tuple[Override, ...]:
         """Closures from LOOKBACK before today on."""
         first_day = today - LOOKBACK
-        # Re-read after any commit of this process, and every second for other processes.
+        # Re-read after a change made by this process, and every second for other processes.
         stale = self._recheck.due()
-        if stale or self._commits != self.db.commits or self._first_day != first_day:
-            self._commits = self.db.commits
+        changes = self.db.changed[closures.CHANGED]
+        if stale or self._changes != changes or self._first_day != first_day:
+            self._changes = changes
             items = tuple(await closures.list_from(self.db, first_day))
             self._recheck.mark()
             if items != self._items or first_day != self._first_day:

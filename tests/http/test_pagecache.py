@@ -11,7 +11,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from tests.conftest import make_settings
-from tests.helpers import TOKEN_FIELD, put_closure, token_in
+from tests.helpers import HX, TOKEN_FIELD, form, put_closure, token_in
 from webapp import auth as webapp_auth
 from webapp import closures, pagecache
 from webapp.app import create_app
@@ -119,6 +119,33 @@ def test_a_closure_made_here_shows_at_once(client, app, clock):
     put_closure(client, entry)
     for path in ("/", "/clinic", "/open-status", "/consultation"):
         assert banner(client.get(path).text).startswith("Closed today for Thanksgiving"), path
+
+
+def test_stored_requests_do_not_make_the_pages_read_the_closures_again(
+    client, app, clock, monkeypatch
+):
+    reads = []
+    real = closures.list_from
+
+    async def counted(db, first_day):
+        reads.append(first_day)
+        return await real(db, first_day)
+
+    monkeypatch.setattr(closures, "list_from", counted)
+    clock.set_local(2026, 12, 2, 10, 0, 0)
+    tokens = [token_in(client.get("/consultation").text) for _ in range(3)]
+    clock.advance(seconds=5)
+    assert banner(client.get("/clinic").text).startswith("Open now")
+    before = len(reads)
+    for token in tokens:
+        sent = client.post("/consultation", data=form(token), headers=HX)
+        assert sent.status_code == 200 and "AKI-" in sent.text
+    for path in ("/clinic", "/open-status", "/"):
+        assert client.get(path).status_code == 200
+    assert len(reads) == before  # the requests were written; the closures were not
+    put_closure(client, closures.make_override("2026-12-02", "Staff training"))
+    assert banner(client.get("/clinic").text).startswith("Closed today for Staff training")
+    assert len(reads) == before + 1
 
 
 def test_a_closure_made_by_another_process_shows_within_a_second(
