@@ -399,7 +399,6 @@ class Database:
         self,
         work: Callable[[aiosqlite.Connection], Awaitable[T]] | None,
         *,
-        changes: bool,
         in_thread: Callable[[sqlite3.Connection], T] | None = None,
     ) -> T:
         if not self._opened:
@@ -453,14 +452,14 @@ class Database:
         """`write` for a function of the writer's own sqlite3 connection that runs whole in
         its thread: the transaction is one trip there, where `write` makes one for each
         statement. Serialised with every other write; the same faults and healing."""
-        return await self._transaction(None, changes=True, in_thread=work)
+        return await self._transaction(None, in_thread=work)
 
     async def write(self, work: Callable[[aiosqlite.Connection], Awaitable[T]]) -> T:
         """Run `work` in one short BEGIN IMMEDIATE transaction, serialised with all others.
 
         StorageUnavailable when the storage refuses it (then nothing of it is stored).
         """
-        return await self._transaction(work, changes=True)
+        return await self._transaction(work)
 
     async def probe(self) -> None:
         """Prove that a write commits now (the health check's heartbeat).
@@ -476,7 +475,7 @@ class Database:
             beat = _heartbeat_value(int(row[0]) if row else 0)
             await conn.execute(f"PRAGMA user_version = {beat:d}")
 
-        await self._transaction(heartbeat, changes=False)
+        await self._transaction(heartbeat)
 
     async def data_version(self) -> int:
         """A number that changes whenever any connection, in any process, commits a change."""
