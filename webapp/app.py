@@ -33,7 +33,13 @@ from webapp.https import HttpsRedirectMiddleware
 from webapp.jobs import Jobs
 from webapp.mailer import Mailer
 from webapp.mfa import SetupTokens
-from webapp.pagecache import ArticleVersion, ClosureCache, PageCache, ResponseMemo
+from webapp.pagecache import (
+    ArticleVersion,
+    ClosureCache,
+    PageCache,
+    ResponseMemo,
+    SplicedFragments,
+)
 from webapp.security import (
     BodyLimitMiddleware,
     FormTokens,
@@ -212,6 +218,7 @@ def create_app(
         closure_cache=ClosureCache(db, clock),
         page_cache=PageCache(security_headers(settings)),
         dashboard_memo=ResponseMemo(),
+        confirmations=SplicedFragments(),
         searches_audited=SeenRecently(clock, timedelta(minutes=10)),
         form_tokens=FormTokens(
             settings.secret_keys,

@@ -24,7 +24,13 @@ from webapp.jobs import Jobs
 from webapp.mailer import Mailer
 from webapp.mfa import SetupTokens
 from webapp.notifications import Notifier
-from webapp.pagecache import ArticleVersion, ClosureCache, PageCache, ResponseMemo
+from webapp.pagecache import (
+    ArticleVersion,
+    ClosureCache,
+    PageCache,
+    ResponseMemo,
+    SplicedFragments,
+)
 from webapp.security import FormTokens
 from webapp.settings import Settings
 from webapp.signin import SignIn
@@ -48,6 +54,8 @@ class AppContext:
     closure_cache: ClosureCache
     page_cache: PageCache
     dashboard_memo: ResponseMemo
+    # The consultation's confirmation fragment, rendered once per promise (views/consultation).
+    confirmations: SplicedFragments
     # Searches already audited (per session and query, for a while): live search re-asks.
     searches_audited: SeenRecently
     form_tokens: FormTokens

@@ -34,6 +34,9 @@ from webapp.static import accepts_gzip
 # Closures made by another process (the CLI) are noticed within this long.
 RECHECK = timedelta(seconds=1)
 LOOKBACK = timedelta(days=32)
+# SplicedFragments: what a spliced value may be, and what stands in for it while rendering.
+SPLICE_SAFE = re.compile(r"[0-9A-Za-z-]{1,40}")
+STAND_IN = "\u2063spliced-value\u2063"
 MAX_ENTRIES = 256
 # The banner polls every minute; when its text changes sooner, it also refreshes then.
 POLL_MS = 60_000
@@ -391,6 +394,34 @@ class _Memo:
     body: bytes
     zipped: list[tuple[bytes, bytes]] | None
     packed: bytes
+
+
+class SplicedFragments:
+    """Fragments rendered once per key with a stand-in for the one value that differs per
+    response, which each response gets put in its place (the consultation's confirmation:
+    the same for every request with the same promise, but for its reference).
+
+    The value must be plain text that needs no escaping (`SPLICE_SAFE`): it is put into the
+    HTML as it is.
+    """
+
+    def __init__(self, size: int = 64) -> None:
+        self.size = size
+        self._items: dict[Hashable, tuple[str, ...]] = {}
+        self.renders = 0  # (tests read it)
+
+    def render(self, key: Hashable, build: Callable[[str], str], value: str) -> str:
+        """The fragment for `key` with `value` in it; `build(stand_in)` renders it."""
+        if not SPLICE_SAFE.fullmatch(value):
+            raise ValueError(f"not safe to put into HTML as it is: {value!r}")
+        parts = self._items.get(key)
+        if parts is None:
+            parts = tuple(build(STAND_IN).split(STAND_IN))
+            self.renders += 1
+            if len(self._items) >= self.size:
+                self._items.clear()
+            self._items[key] = parts
+        return value.join(parts)
 
 
 class ResponseMemo:

@@ -12,7 +12,7 @@ import aiosqlite
 from itsdangerous import BadSignature, URLSafeSerializer
 from starlette.datastructures import Secret
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from webapp import drafts
@@ -237,7 +237,18 @@ async def _confirmed(
             headers=NO_STORE,
         )
     context = await _done_context(request, stored, current)
-    return template_response(request, "_consultation_done.html", context, headers=NO_STORE)
+    app = ctx(request)
+    if app.settings.debug:  # templates are re-read when edited: no memory of them
+        return template_response(request, "_consultation_done.html", context, headers=NO_STORE)
+    done = context["done"]
+
+    def build(stand_in: str) -> str:
+        values = {"request": request, "done": {**done, "reference": stand_in}}
+        return app.templates.get_template("_consultation_done.html").render(values)
+
+    # The same for every request with this promise, but for its reference (AKI-XXXXX).
+    html = app.confirmations.render((done["reply"], done["method"]), build, stored.reference)
+    return HTMLResponse(html, headers=NO_STORE)
 
 
 async def submit_consultation(request: Request) -> Response:
