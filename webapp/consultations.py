@@ -209,9 +209,6 @@ def new_reference() -> str:
     return "AKI-" + "".join(secrets.choice(REFERENCE_ALPHABET) for _ in range(5))
 
 
-# A row given its folded search text has no trigger to index it (migration 0012): `store`
-# does, after the other requests of its group commit (at_group_end), so that the group's
-# requests make one index segment and not one each.
 # Has this form token been used? Its stored request (sent again: the same answer), else a
 # row of NULLs when its request was deleted since (FormSpent), else nothing. One statement.
 SENT_BEFORE = (
@@ -220,6 +217,9 @@ SENT_BEFORE = (
     " UNION ALL SELECT NULL, NULL, NULL, NULL FROM spent_form_tokens WHERE token_id = ?"
     " LIMIT 1"
 )
+# A row given its folded search text has no trigger to index it (migration 0012): `store`
+# does, after the other requests of its group commit (at_group_end), so that the group's
+# requests make one index segment and not one each.
 INDEX_NEW = "INSERT INTO consultations_fts (rowid, search_text, phone) VALUES (?, ?, ?)"
 
 

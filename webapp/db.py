@@ -395,36 +395,16 @@ class Database:
                 with contextlib.suppress(sqlite3.Error):
                     await conn.close()
 
-    async def _transaction(
-        self,
-        work: Callable[[aiosqlite.Connection], Awaitable[T]] | None,
-        *,
-        in_thread: Callable[[sqlite3.Connection], T] | None = None,
-    ) -> T:
+    async def _transaction(self, run: Callable[[aiosqlite.Connection], Awaitable[T]]) -> T:
+        """Run one transaction on the writer (`run` begins and ends it), serialised with all
+        others; a storage fault becomes StorageUnavailable, and the writer heals after it."""
         if not self._opened:
             raise RuntimeError("database is not open")
         async with self._lock:
             try:
                 if self._writer is None:
                     self._writer = await self._connect()
-                conn = self._writer
-                if in_thread is not None:
-                    result = await self._whole_in_thread(conn, in_thread)
-                else:
-                    assert work is not None
-                    await conn.execute("BEGIN IMMEDIATE")
-                    try:
-                        result = await work(conn)
-                        await conn.execute("COMMIT")
-                    except BaseException:
-                        # Also when COMMIT itself fails (disk full, deferred constraint):
-                        # the writer must leave the transaction or every later write fails.
-                        if conn.in_transaction:
-                            try:
-                                await conn.execute("ROLLBACK")
-                            except sqlite3.Error:
-                                await self._drop_connections()
-                        raise
+                result = await run(self._writer)
             except sqlite3.Error as exc:
                 kind = storage_fault(exc)
                 if kind is None:
@@ -434,6 +414,25 @@ class Database:
                 raise self._fault(exc) from None
             self._healed()
             return result
+
+    async def _statements(
+        self, conn: aiosqlite.Connection, work: Callable[[aiosqlite.Connection], Awaitable[T]]
+    ) -> T:
+        """BEGIN IMMEDIATE, `work`'s statements (a trip to the writer's thread each), COMMIT."""
+        await conn.execute("BEGIN IMMEDIATE")
+        try:
+            result = await work(conn)
+            await conn.execute("COMMIT")
+        except BaseException:
+            # Also when COMMIT itself fails (disk full, deferred constraint): the writer must
+            # leave the transaction or every later write would fail.
+            if conn.in_transaction:
+                try:
+                    await conn.execute("ROLLBACK")
+                except sqlite3.Error:
+                    await self._drop_connections()
+            raise
+        return result
 
     async def _whole_in_thread(
         self, conn: aiosqlite.Connection, work: Callable[[sqlite3.Connection], T]
@@ -452,14 +451,14 @@ class Database:
         """`write` for a function of the writer's own sqlite3 connection that runs whole in
         its thread: the transaction is one trip there, where `write` makes one for each
         statement. Serialised with every other write; the same faults and healing."""
-        return await self._transaction(None, in_thread=work)
+        return await self._transaction(lambda conn: self._whole_in_thread(conn, work))
 
     async def write(self, work: Callable[[aiosqlite.Connection], Awaitable[T]]) -> T:
         """Run `work` in one short BEGIN IMMEDIATE transaction, serialised with all others.
 
         StorageUnavailable when the storage refuses it (then nothing of it is stored).
         """
-        return await self._transaction(work)
+        return await self._transaction(lambda conn: self._statements(conn, work))
 
     async def probe(self) -> None:
         """Prove that a write commits now (the health check's heartbeat).
@@ -475,7 +474,7 @@ class Database:
             beat = _heartbeat_value(int(row[0]) if row else 0)
             await conn.execute(f"PRAGMA user_version = {beat:d}")
 
-        await self._transaction(heartbeat)
+        await self._transaction(lambda conn: self._statements(conn, heartbeat))
 
     async def data_version(self) -> int:
         """A number that changes whenever any connection, in any process, commits a change."""

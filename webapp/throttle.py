@@ -57,19 +57,8 @@ class Throttle:
     ) -> int | None:
         """Inside a write transaction: record an event and return its id, or None (nothing
         recorded) when the key already has `limit` events in the window."""
-        digest = self.digest(limit, key)
-        since = utc_now_iso(now - limit.window)
-        async with conn.execute(
-            COUNT_UP_TO_LIMIT, (limit.bucket, digest, since, limit.limit)
-        ) as cursor:
-            row = await cursor.fetchone()
-        if row is not None and int(row[0]) >= limit.limit:
-            return None
-        cursor = await conn.execute(
-            "INSERT INTO rate_events (bucket, key, at) VALUES (?, ?, ?)",
-            (limit.bucket, digest, utc_now_iso(now)),
-        )
-        return int(cursor.lastrowid or 0)
+        found = await self.reserve_all(conn, [(limit, key)], now)
+        return None if isinstance(found, Limit) else found[0]
 
     async def counts(
         self, conn: aiosqlite.Connection, wanted: Sequence[tuple[Limit, str]], now: datetime
