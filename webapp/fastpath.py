@@ -28,6 +28,7 @@ from webapp.context import AppContext
 from webapp.pagecache import answer
 from webapp.security import host_allowed
 from webapp.static import accepts_gzip
+from webapp.wirehead import PREPARED
 
 # The cached pages by path (views/public.py and views/consultation.py use these keys).
 FIXED = {
@@ -146,5 +147,7 @@ class FastPath:
         if self.log is not None:
             self.log.line(scope, reply.status)
         start = {"type": "http.response.start", "status": reply.status, "headers": reply.headers}
+        if reply.wire is not None:  # the same headers, as the site's protocol writes them
+            start[PREPARED] = reply.wire
         await send(start)
         await send({"type": "http.response.body", "body": reply.body})

@@ -23,7 +23,7 @@ from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.responses import Response
 
-from webapp import closures
+from webapp import closures, wirehead
 from webapp.clock import Clock, Interval
 from webapp.db import Database
 from webapp.hours import Override, Schedule, with_overrides
@@ -128,6 +128,8 @@ class Reply:
     status: int
     headers: list[tuple[bytes, bytes]]
     body: bytes
+    # The same headers as the protocol writes them (webapp.wirehead), when prepared.
+    wire: wirehead.Prepared | None = None
 
 
 class RawResponse(Response):
@@ -168,6 +170,10 @@ class Entry:
     plain_head: list[tuple[bytes, bytes]] = field(default_factory=list)
     gzip_head: list[tuple[bytes, bytes]] = field(default_factory=list)
     not_modified_head: list[tuple[bytes, bytes]] = field(default_factory=list)
+    # The three heads as written on the wire (webapp.wirehead); None: sent as lists only.
+    plain_wire: bytes | None = None
+    gzip_wire: bytes | None = None
+    not_modified_wire: bytes | None = None
     hits: int = field(default=0)
 
     @property
@@ -253,6 +259,12 @@ def make_entry(
         coded = [*common, (b"content-encoding", b"gzip")]
         whole = page.gzipped[0] if not page.slots else None
         entry.gzip_head = coded + _length(page, whole) + extra
+    try:
+        entry.plain_wire = wirehead.encode(entry.plain_head)
+        entry.gzip_wire = wirehead.encode(entry.gzip_head)
+        entry.not_modified_wire = wirehead.encode(entry.not_modified_head)
+    except wirehead.NotPreparable:
+        entry.plain_wire = entry.gzip_wire = entry.not_modified_wire = None
     return entry
 
 
@@ -277,19 +289,27 @@ def answer(
     if not entry.form:
         etag = etag or entry.etag
         if etag in if_none_match:
-            return Reply(304, [(b"etag", etag.encode()), *entry.not_modified_head], b"")
+            tag = etag.encode()
+            wire = entry.not_modified_wire
+            prepared = None if wire is None else (wirehead.made(b"etag", tag) + wire, None)
+            return Reply(304, [(b"etag", tag), *entry.not_modified_head], b"", prepared)
     if "token" in page.slots:
         values["token"] = token().encode()
     if entry.page_minute is not None and values.get("trigger") == EVERY_MINUTE.encode():
         page = entry.page_minute
     zipped = gzip_ok and bool(entry.gzip_head) and page.gzipped is not None
     head = entry.gzip_head if zipped else entry.plain_head
+    wire = entry.gzip_wire if zipped else entry.plain_wire
     body = page.gzip(values) if zipped else page.body(values)
     if entry.page.slots:  # (the prepared headers have no length then)
-        head = [*head, (b"content-length", str(len(body)).encode())]
+        length = (b"content-length", str(len(body)).encode())
+        head = [*head, length]
+        wire = None if wire is None else wire + wirehead.made(*length)
     if etag:
-        head = [(b"etag", etag.encode()), *head]
-    return Reply(entry.status, head, body)
+        tagged = (b"etag", etag.encode())
+        head = [tagged, *head]
+        wire = None if wire is None else wirehead.made(*tagged) + wire
+    return Reply(entry.status, head, body, None if wire is None else (wire, len(body)))
 
 
 def respond(entry: Entry, request: Request, now: datetime, token: Callable[[], str]) -> Response:
