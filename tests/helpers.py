@@ -1,10 +1,12 @@
-"""Helpers shared by the HTTP tests: page text, the consultation form, staff sign-in, the CLI.
+"""Helpers shared by the HTTP tests: page text, the consultation form, staff sign-in, the CLI,
+and a transport that records what the HTTP protocol writes.
 
 A plain module (no fixtures): the fixtures stay in tests/conftest.py and the test modules.
 """
 
 from __future__ import annotations
 
+import asyncio
 import html as htmllib
 import itertools
 import re
@@ -14,6 +16,7 @@ import sqlite3
 from contextlib import closing
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlencode
 
 import pytest
@@ -268,3 +271,46 @@ def remove_closure(client: TestClient, day) -> bool:
     """Remove a closure through the domain (audited)."""
     app = client.app.ctx
     return client.portal.call(webapp.closures.remove, app.db, day, app.clock(), "test")
+
+
+class RecordingTransport(asyncio.Transport):
+    """A connection that keeps each write (a writelines is one write: one system call)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.writes: list[bytes] = []
+        self.closed = False
+
+    def write(self, data: bytes) -> None:
+        self.writes.append(bytes(data))
+
+    def writelines(self, list_of_data: Any) -> None:
+        self.writes.append(b"".join(list_of_data))
+
+    def is_closing(self) -> bool:
+        return self.closed
+
+    def close(self) -> None:
+        self.closed = True
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return {"sockname": ("127.0.0.1", 8000), "peername": ("127.0.0.1", 50000)}.get(
+            name, default
+        )
+
+    def pause_reading(self) -> None:
+        pass
+
+    def resume_reading(self) -> None:
+        pass
+
+    def received(self) -> bytes:
+        return b"".join(self.writes)
+
+    def one_head_alone(self) -> bool:
+        """One write so far, and it is a 200's head with no body."""
+        return (
+            len(self.writes) == 1
+            and self.writes[0].startswith(b"HTTP/1.1 200 OK")
+            and self.writes[0].endswith(b"\r\n\r\n")
+        )

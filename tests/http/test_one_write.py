@@ -7,56 +7,13 @@ would receive, and in how many writes, is exact."""
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
 import pytest
 import uvicorn
 from uvicorn.server import ServerState
 
+from tests.helpers import RecordingTransport
 from webapp.httpguard import GuardedHttpToolsProtocol, OneWriteTransport
-
-
-class RecordingTransport(asyncio.Transport):
-    """A connection that keeps each write (a writelines is one write: one system call)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.writes: list[bytes] = []
-        self.closed = False
-
-    def write(self, data: bytes) -> None:
-        self.writes.append(bytes(data))
-
-    def writelines(self, list_of_data: Any) -> None:
-        self.writes.append(b"".join(list_of_data))
-
-    def is_closing(self) -> bool:
-        return self.closed
-
-    def close(self) -> None:
-        self.closed = True
-
-    def get_extra_info(self, name: str, default: Any = None) -> Any:
-        return {"sockname": ("127.0.0.1", 8000), "peername": ("127.0.0.1", 50000)}.get(
-            name, default
-        )
-
-    def pause_reading(self) -> None:
-        pass
-
-    def resume_reading(self) -> None:
-        pass
-
-    def received(self) -> bytes:
-        return b"".join(self.writes)
-
-    def one_head_alone(self) -> bool:
-        """One write so far, and it is a 200's head with no body."""
-        return (
-            len(self.writes) == 1
-            and self.writes[0].startswith(b"HTTP/1.1 200 OK")
-            and self.writes[0].endswith(b"\r\n\r\n")
-        )
 
 
 async def answer(scope, receive, send) -> None:

@@ -20,6 +20,7 @@ import uvicorn
 from uvicorn.server import ServerState
 
 from tests.conftest import ET, FakeClock, make_settings
+from tests.helpers import RecordingTransport
 from webapp import wirehead
 from webapp.app import create_app
 from webapp.httpguard import GuardedHttpToolsProtocol
@@ -28,37 +29,6 @@ ARTICLE = "/articles/does-ketamine-treat-depression"
 PAGES = ["/", "/articles/", ARTICLE, "/clinic", "/privacy", "/consultation", "/open-status"]
 DATE = [(b"date", b"Wed, 02 Dec 2026 17:00:00 GMT")]
 TOKEN = re.compile(rb'name="token" value="[^"]+"')
-
-
-class Recording(asyncio.Transport):
-    def __init__(self) -> None:
-        super().__init__()
-        self.data = bytearray()
-        self.closed = False
-
-    def write(self, data: bytes) -> None:
-        self.data += data
-
-    def writelines(self, list_of_data: Any) -> None:
-        for data in list_of_data:
-            self.data += data
-
-    def is_closing(self) -> bool:
-        return self.closed
-
-    def close(self) -> None:
-        self.closed = True
-
-    def get_extra_info(self, name: str, default: Any = None) -> Any:
-        return {"sockname": ("127.0.0.1", 8000), "peername": ("127.0.0.1", 50000)}.get(
-            name, default
-        )
-
-    def pause_reading(self) -> None:
-        pass
-
-    def resume_reading(self) -> None:
-        pass
 
 
 class Starts:
@@ -86,7 +56,7 @@ async def exchange(app: Any, request: bytes) -> bytes:
     state = ServerState()
     state.default_headers = DATE
     protocol = GuardedHttpToolsProtocol(config, state, {}, asyncio.get_running_loop())
-    transport = Recording()
+    transport = RecordingTransport()
     protocol.connection_made(transport)
     protocol.data_received(request)
     for _ in range(200):
@@ -96,7 +66,7 @@ async def exchange(app: Any, request: bytes) -> bytes:
     await asyncio.sleep(0)
     closed = transport.closed
     protocol.connection_lost(None)
-    return bytes(transport.data) + (b"<closed>" if closed else b"")
+    return transport.received() + (b"<closed>" if closed else b"")
 
 
 def readable(answer: bytes) -> tuple[bytes, bytes]:
