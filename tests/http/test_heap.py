@@ -27,14 +27,43 @@ def tracked(thing: object) -> bool:
 def test_settle_heap_takes_what_lives_out_of_the_collections_and_leaves_later_garbage():
     alive = [object()]
     assert tracked(alive)
+    thresholds = gc.get_threshold()
     try:
         server.settle_heap()
         later = [object()]
         assert not tracked(alive)
         assert tracked(later)  # made after start-up: collected as before
+        # The youngest generation is collected less often; the older ones as before.
+        assert gc.get_threshold() == (server.YOUNG_COLLECTION, *thresholds[1:])
+        assert thresholds[0] < server.YOUNG_COLLECTION
     finally:
         gc.unfreeze()
+        gc.set_threshold(*thresholds)
     assert tracked(alive)
+
+
+def test_a_cycle_made_after_start_up_is_still_collected():
+    thresholds = gc.get_threshold()
+    try:
+        server.settle_heap()
+        found: list[int] = []
+
+        class Node:
+            def __init__(self) -> None:
+                self.me = self  # a cycle: reference counting alone never frees it
+
+            def __del__(self) -> None:
+                found.append(1)
+
+        Node()
+        # New objects that live a while, as requests in flight hold theirs: a collection
+        # comes on its own within YOUNG_COLLECTION of them.
+        held = [[] for _ in range(server.YOUNG_COLLECTION + 100)]
+        assert found == [1]
+        assert len(held) > server.YOUNG_COLLECTION
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*thresholds)
 
 
 def test_on_started_runs_once_when_the_database_is_open_and_before_any_request(settings, clock):
