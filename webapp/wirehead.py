@@ -16,16 +16,15 @@ value travels beside the bytes.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
+
+# uvicorn's own rules for what it refuses to write, so the two can never disagree.
+from uvicorn.protocols.http.httptools_impl import HEADER_RE, HEADER_VALUE_RE
 
 # The key of http.response.start that carries a prepared head: (bytes, content length or
 # None when the head has none).
 PREPARED = "webapp.prepared_head"
 Prepared = tuple[bytes, int | None]
-# uvicorn's rules (httptools_impl.HEADER_RE, HEADER_VALUE_RE): what it would refuse.
-_BAD_NAME = re.compile(b'[\x00-\x1f\x7f()<>@,;:\\[\\]={} \t\\\\"]')
-_BAD_VALUE = re.compile(b"[\x00-\x08\x0a-\x1f\x7f]")
 _INTERPRETED = frozenset({b"connection", b"transfer-encoding"})
 
 
@@ -35,12 +34,12 @@ class NotPreparable(ValueError):
 
 def line(name: bytes, value: bytes) -> bytes:
     """One header as written on the wire."""
-    if _BAD_NAME.search(name) or _BAD_VALUE.search(value):
+    if HEADER_RE.search(name) or HEADER_VALUE_RE.search(value):
         raise NotPreparable(f"header {name!r} cannot be written as it is")
     name = name.lower()
     if name in _INTERPRETED:
         raise NotPreparable(f"header {name!r} is the protocol's to interpret")
-    return name + b": " + value + b"\r\n"
+    return made(name, value)
 
 
 def made(name: bytes, value: bytes) -> bytes:
