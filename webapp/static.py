@@ -1,6 +1,11 @@
 """Static files served from memory: content-hashed URLs, a year's cache, gzip and brotli made
 once (brotli, where the browser takes it, is a tenth smaller again: a first visit is mostly
-htmx, the stylesheet and the site's script)."""
+htmx, the stylesheet and the site's script).
+
+Every page runs htmx and then the site's script: they are sent as one file (BUNDLES), so a
+first visit makes one request and carries one response head fewer (~700 bytes with the
+security headers, a fifteenth of what that visit transfers). The vendored file is kept and
+checked as it is; the bundle is made from it at start-up."""
 
 from __future__ import annotations
 
@@ -19,6 +24,9 @@ from starlette.types import Receive, Scope, Send
 
 IMMUTABLE = b"public, max-age=31536000, immutable"
 REVALIDATE = b"public, max-age=0, must-revalidate"
+# Served files made of several under static/, in order (the page's scripts: htmx, then the
+# site's own, which listens for htmx's events).
+BUNDLES = {"js/page.js": ("vendor/htmx-4.0.1.min.js", "js/site.js")}
 COMPRESSIBLE = {".css", ".js", ".svg", ".txt", ".json", ".map", ".md", ".html"}
 TYPES = {".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8",
          ".svg": "image/svg+xml", ".md": "text/markdown; charset=utf-8",
@@ -99,27 +107,42 @@ def _brotli(body: bytes, cache: Path | None) -> bytes:
 
 def load_assets(directory: Path, cache: Path | None = None) -> dict[str, Asset]:
     """Read every file under directory once, at start-up (`cache`: a folder of our own
-    where compressed files are kept between starts)."""
+    where compressed files are kept between starts), and make the BUNDLES from them."""
     assets = {}
     for path in sorted(directory.rglob("*")):
         if not path.is_file() or path.name.startswith("."):
             continue
-        body = _served(path, path.read_bytes())
-        gzipped = squeezed = None
-        if path.suffix in COMPRESSIBLE and len(body) > 256:
-            packed = gzip.compress(body, compresslevel=9, mtime=0)
-            gzipped = packed if len(packed) < len(body) * 0.9 else None
-            if gzipped is not None:
-                smaller = _brotli(body, cache)
-                squeezed = smaller if len(smaller) < len(gzipped) else None
-        content_type = TYPES.get(path.suffix) or (
-            mimetypes.guess_type(path.name)[0] or "application/octet-stream"
-        )
-        version = hashlib.sha256(body).hexdigest()[:12]
-        assets[path.relative_to(directory).as_posix()] = Asset(
-            body, gzipped, content_type, version, squeezed
-        )
+        name = path.relative_to(directory).as_posix()
+        assets[name] = _asset(name, _served(path, path.read_bytes()), cache)
+    for name, parts in BUNDLES.items():
+        if name in assets:
+            raise ValueError(f"static/{name} is a bundle's name: the file would be hidden")
+        if all(part in assets for part in parts):
+            assets[name] = _asset(name, bundle([assets[part].body for part in parts]), cache)
     return assets
+
+
+def bundle(bodies: list[bytes]) -> bytes:
+    """Scripts run one after the other, as one file: each ends its last line, and a
+    semicolon-free end (an expression without one) cannot run into the next script."""
+    return b"".join(body if body.endswith(b"\n") else body + b"\n" for body in bodies)
+
+
+def _asset(name: str, body: bytes, cache: Path | None) -> Asset:
+    """A file as served: its compressed forms (where they help), type and version."""
+    suffix = Path(name).suffix
+    gzipped = squeezed = None
+    if suffix in COMPRESSIBLE and len(body) > 256:
+        packed = gzip.compress(body, compresslevel=9, mtime=0)
+        gzipped = packed if len(packed) < len(body) * 0.9 else None
+        if gzipped is not None:
+            smaller = _brotli(body, cache)
+            squeezed = smaller if len(smaller) < len(gzipped) else None
+    content_type = TYPES.get(suffix) or (
+        mimetypes.guess_type(Path(name).name)[0] or "application/octet-stream"
+    )
+    version = hashlib.sha256(body).hexdigest()[:12]
+    return Asset(body, gzipped, content_type, version, squeezed)
 
 
 def accepts_gzip(headers: Headers) -> bool:

@@ -13,10 +13,8 @@ HTMX_SHA256 = "a0abb04f2f45a1f89d1d4844023245537e5e6014c87b144553e0607b4cc32130"
 def test_pages_link_versioned_assets_that_are_immutable(client):
     html = client.get("/").text
     urls = re.findall(r'(?:href|src)="(/static/[^"]+)"', html)
-    assert {u.split("?")[0] for u in urls} >= {
-        "/static/css/site.css",
-        "/static/vendor/htmx-4.0.1.min.js",
-    }
+    # The stylesheet and one script: htmx and the site's own, as one file.
+    assert {u.split("?")[0] for u in urls} == {"/static/css/site.css", "/static/js/page.js"}
     # The favicon rides inside the page (a first visit saves a request).
     assert '<link rel="icon" href="data:image/svg+xml,%3Csvg%20xmlns' in html
     for url in urls:
@@ -44,6 +42,44 @@ def test_vendored_htmx_matches_its_recorded_checksum():
     readme = (ROOT / "static/vendor/README.md").read_text()
     assert HTMX_SHA256 in readme
     assert (ROOT / "static/vendor/htmx-LICENSE.txt").read_text().startswith("Zero-Clause BSD")
+
+
+def test_the_pages_script_is_the_checked_htmx_then_the_sites_own(client, app):
+    from webapp.static import minify_js
+
+    url = app.ctx.templates.env.globals["static_url"]("js/page.js")
+    sent = client.get(url, headers={"accept-encoding": "identity"})
+    assert sent.headers["content-type"] == "text/javascript; charset=utf-8"
+    htmx = (ROOT / "static/vendor/htmx-4.0.1.min.js").read_bytes()
+    assert hashlib.sha256(htmx).hexdigest() == HTMX_SHA256
+    # htmx exactly as vendored (its last statement ended on a line of its own), then
+    # site.js as it is served on its own: nothing else in between or after.
+    own = minify_js((ROOT / "static/js/site.js").read_text()).encode()
+    assert sent.content == htmx + b"\n" + own
+    assert sent.content.index(b"var htmx=") == 0
+    assert url.endswith("?v=" + hashlib.sha256(sent.content).hexdigest()[:12])
+    packed = client.get(url, headers={"accept-encoding": "gzip, deflate, br, zstd"})
+    assert packed.headers["content-encoding"] == "br"
+    assert packed.headers["cache-control"] == "public, max-age=31536000, immutable"
+
+
+def test_a_bundle_changes_with_any_of_its_files_and_never_hides_a_file(tmp_path):
+    import pytest
+
+    from webapp.static import bundle, load_assets
+
+    assert bundle([b"a()", b"b();\n"]) == b"a()\nb();\n"
+    for name in ("vendor/htmx-4.0.1.min.js", "js/site.js"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text("var " + name.split("/")[0] + " = 1;\n")
+    first = load_assets(tmp_path)["js/page.js"]
+    (tmp_path / "js/site.js").write_text("var js = 2;\n")
+    second = load_assets(tmp_path)["js/page.js"]
+    assert second.body == b"var vendor = 1;\nvar js = 2;\n"
+    assert second.version != first.version  # a new URL: browsers fetch it again
+    (tmp_path / "js/page.js").write_text("var shadow = 1;\n")
+    with pytest.raises(ValueError, match="bundle"):
+        load_assets(tmp_path)
 
 
 def test_htmx_is_configured_not_to_swap_server_errors(client):
