@@ -220,6 +220,7 @@ class Kept:
     rate_limit_hours: int
     backup_days: int
     log_client_address: bool
+    log_days: int
 
     @classmethod
     def of(cls, settings: Settings) -> Kept:
@@ -236,6 +237,7 @@ class Kept:
             rate_limit_hours=int(throttle.KEEP.total_seconds() // 3600),
             backup_days=backup_days,
             log_client_address=settings.log_client_address,
+            log_days=settings.log_retention_days,
         )
 
     @property

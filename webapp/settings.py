@@ -84,6 +84,9 @@ class Settings:
     # job); access-log lines name the client's address only when this is turned on.
     retention_days: int = 365
     log_client_address: bool = False
+    # How long the server's logs are kept: the privacy page states it, and the deployment's
+    # journal must delete them by then (docs/deploy.md; `check --deploy` compares the two).
+    log_retention_days: int = 14
     # Consultation requests arriving together share one synced commit (webapp/groupcommit.py).
     group_commit: bool = True
 
@@ -331,5 +334,8 @@ def from_env(env: Mapping[str, str] | None = None) -> Settings:
         smtp=_smtp(env),
         retention_days=_retention_days(env),
         log_client_address=_flag(env, "LOG_CLIENT_ADDRESS"),
+        log_retention_days=int(
+            _positive(env, "LOG_RETENTION_DAYS", Settings.log_retention_days, whole=True)
+        ),
         group_commit=_flag(env, "GROUP_COMMIT") if env.get("GROUP_COMMIT", "").strip() else True,
     )

@@ -47,6 +47,10 @@ def nginx_site(http_port: int, https_port: int, app_port: int, cert: Path, key: 
         (r"ssl_certificate\s+\S+;", f"ssl_certificate {cert};"),
         (r"ssl_certificate_key\s+\S+;", f"ssl_certificate_key {key};"),
         (r"proxy_pass http://127\.0\.0\.1:8000;", f"proxy_pass http://127.0.0.1:{app_port};"),
+        (
+            r"error_log /var/log/nginx/error\.log crit;",
+            f"error_log {cert.parent}/nginx/site-error.log crit;",
+        ),
     ]
     for pattern, new in replacements:
         text, found = re.subn(pattern, new, text)
@@ -313,3 +317,34 @@ def test_a_chunked_form_alone_still_works_through_the_proxy(proxy):
             headers={"Content-Type": "application/x-www-form-urlencoded"},
         )
     assert answer.status_code == 303, answer.text
+
+
+# --- what nginx keeps ----------------------------------------------------------------------------
+
+
+def test_nginx_keeps_no_line_with_a_visitors_address_or_url(proxy):
+    """The privacy page says no log holds a visitor's address (unless the site is told to) or
+    what they typed; nginx's default logs would hold both (a staff search is a patient's
+    name in the URL). The test's own nginx.conf logs everything at the http level, as
+    Debian's does: the guide's site block must turn that off for its servers."""
+    marker = "Zebulonquist"
+    with proxy.client("127.0.0.4") as client:
+        assert client.get(f"/staff?q={marker}").status_code == 303
+        assert client.get(f"/no-such-page-{marker}").status_code == 404
+        # nginx refuses this itself (an error line at "error" level, by default).
+        big = client.post(f"/consultation?{marker}", content=b"x" * 70_000)
+        assert big.status_code == 413
+    plain = httpx.HTTPTransport(local_address="127.0.0.4")
+    with httpx.Client(transport=plain, headers={"Host": HOST}, timeout=30) as client:
+        redirected = client.get(f"http://127.0.0.1:{proxy.http_port}/staff?q={marker}")
+        assert redirected.status_code == 301
+    time.sleep(0.2)  # nginx writes its lines when a request ends
+    logs = {path.name: path.read_text(errors="replace") for path in
+            (proxy.folder / "nginx").glob("*.log") if path.name != "error.log"}  # fmt: skip
+    assert "access.log" in logs  # the http-level log the guide's servers must not use
+    for name, text in logs.items():
+        assert marker not in text, (name, text[-2000:])
+        assert "127.0.0.4" not in text, (name, text[-2000:])
+    # The site's own line for the same requests: the path, never the query or the address.
+    site_log = proxy.site.wait_for_log('"GET /staff HTTP/1.1" 303')
+    assert f"q={marker}" not in site_log

@@ -21,9 +21,22 @@ PRODUCTION = {
 }
 
 
+def guides_journal(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The guide's journald@clinic.conf, where `check --deploy` reads it."""
+    from webapp import deploy
+
+    [conf] = guide_blocks("conf")
+    path = tmp_path / "journald@clinic.conf"
+    path.write_text(conf)
+    monkeypatch.setattr(deploy, "JOURNAL_CONF", path)
+    return path
+
+
 @pytest.fixture
 def production(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """The guide's set-up: every setting as it says, private folders; the database path."""
+    """The guide's set-up: every setting as it says, private folders, its journal's
+    retention; the database path."""
+    guides_journal(tmp_path, monkeypatch)
     database = cli_environment(tmp_path, monkeypatch)
     for name, value in PRODUCTION.items():
         monkeypatch.setenv(name, value)
@@ -101,6 +114,7 @@ def guide_blocks(language: str) -> list[str]:
 
 def test_the_guides_settings_pass_the_deploy_check(tmp_path, monkeypatch, capsys):
     [block] = [b for b in guide_blocks("sh") if "HTTPS_ONLY=true" in b]
+    guides_journal(tmp_path, monkeypatch)
     database = cli_environment(tmp_path, monkeypatch)
     for line in block.splitlines():
         if line.strip() and not line.startswith("#"):
@@ -128,6 +142,80 @@ def test_the_guides_service_restarts_runs_as_its_user_and_stops_in_time():
     assert keys["KillSignal"] == "SIGTERM" and int(keys["TimeoutStopSec"]) >= 15
     assert keys["ExecStart"].endswith("-m webapp serve --host 127.0.0.1 --port 8000")
     assert keys["EnvironmentFile"] == "/etc/clinic/env"
+
+
+@pytest.mark.parametrize(
+    ("conf", "expected"),
+    [
+        (None, "is missing: the site's logs are kept with no time limit"),
+        ("[Journal]\nMaxFileSec=1day\n", "sets no MaxRetentionSec"),
+        ("[Journal]\nMaxRetentionSec=0\nMaxFileSec=1day\n", "sets no MaxRetentionSec"),
+        # journald starts a new file monthly unless told: a line can stay 13 days + a month.
+        ("[Journal]\nMaxRetentionSec=13day\n", "up to 43.44 days, the privacy page says 14"),
+        ("[Journal]\nMaxRetentionSec=14day\nMaxFileSec=1day\n", "up to 15 days"),
+        ("[Journal]\nMaxRetentionSec=2w\nMaxFileSec=1h\n", "up to 14.0417 days"),
+        ("[Journal]\nMaxRetentionSec=soon\nMaxFileSec=1day\n", "MaxRetentionSec=soon is not"),
+        # Only [Journal] counts, and the last setting wins (as systemd reads it).
+        ("[Other]\nMaxRetentionSec=1day\nMaxFileSec=1day\n", "sets no MaxRetentionSec"),
+        ("[Journal]\nMaxRetentionSec=1d\nMaxFileSec=1d\nMaxRetentionSec=30d\n", "up to 31 days"),
+        ("# MaxRetentionSec=1d\n[Journal]\n#MaxRetentionSec=1d\n", "sets no MaxRetentionSec"),
+    ],
+)
+def test_a_journal_that_keeps_logs_longer_than_the_privacy_page_says_is_named(
+    production, capsys, monkeypatch, conf, expected
+):
+    from webapp import deploy
+
+    if conf is None:
+        deploy.JOURNAL_CONF.unlink()
+    else:
+        deploy.JOURNAL_CONF.write_text(conf)
+    code, found = deploy_warnings(capsys)
+    assert code == 1
+    assert len(found) == 1 and expected in found[0], found
+    assert str(deploy.JOURNAL_CONF) in found[0]
+
+
+def test_a_shorter_promise_needs_a_shorter_journal(production, capsys, monkeypatch):
+    monkeypatch.setenv("LOG_RETENTION_DAYS", "7")
+    code, found = deploy_warnings(capsys)
+    assert code == 1 and len(found) == 1 and "up to 14 days, the privacy page says 7" in found[0]
+    monkeypatch.setenv("LOG_RETENTION_DAYS", "30")
+    assert deploy_warnings(capsys) == (0, [])
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [
+        ("14day", 14 * 86400), ("2w", 14 * 86400), ("1d 12h", 36 * 3600), ("90", 90),
+        ("1month", 30.44 * 86400), ("1y", 365.25 * 86400), ("500ms", 0.5), ("3 weeks", 21 * 86400),
+        ("", None), ("soon", None), ("14 fortnights", None), ("-1d", None), ("1d x", None),
+    ],
+)  # fmt: skip
+def test_systemd_time_spans_are_read_as_systemd_reads_them(text, seconds):
+    from webapp.deploy import timespan_seconds
+
+    found = timespan_seconds(text)
+    assert found == pytest.approx(seconds) if seconds is not None else found is None
+
+
+def test_the_guides_service_keeps_its_logs_in_a_journal_of_its_own():
+    [unit] = guide_blocks("ini")
+    assert "\nLogNamespace=clinic\n" in unit
+    [conf] = guide_blocks("conf")
+    assert "[Journal]" in conf
+    guide = GUIDE.read_text()
+    assert "journalctl --namespace=clinic -u clinic" in guide
+    assert "/etc/systemd/journald@clinic.conf" in guide
+
+
+def test_the_guides_nginx_keeps_no_log_of_visitors():
+    [block] = guide_blocks("nginx")
+    servers = block.split("server {")[1:]
+    assert len(servers) == 2
+    for server in servers:  # the redirect on port 80 as well as the site
+        assert "access_log off;" in server
+        assert re.search(r"error_log \S+ crit;", server)
 
 
 def test_the_guides_nginx_site_passes_the_client_and_scheme_and_limits_bodies():

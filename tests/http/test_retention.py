@@ -338,6 +338,23 @@ def test_the_privacy_page_states_the_retention_setting(tmp_path, clock):
         assert "without your internet address" in page
 
 
+def test_the_privacy_page_says_how_long_logs_are_kept(tmp_path, clock, monkeypatch):
+    from webapp.settings import ROOT, ConfigError, from_env
+
+    with make_client(tmp_path, clock) as client:
+        assert "and they are deleted after 14 days." in client.get("/privacy").text
+    folder = tmp_path / "seven"
+    folder.mkdir()
+    with make_client(folder, clock, log_retention_days=7) as client:
+        assert "and they are deleted after 7 days." in client.get("/privacy").text
+    base = {"DATA_DIR": str(ROOT / "data"), "SECRET_KEY": "k" * 40}
+    assert from_env(base).log_retention_days == 14
+    assert from_env({**base, "LOG_RETENTION_DAYS": "30"}).log_retention_days == 30
+    for bad in ("0", "2.5", "a week", "-1"):
+        with pytest.raises(ConfigError, match="LOG_RETENTION_DAYS"):
+            from_env({**base, "LOG_RETENTION_DAYS": bad})
+
+
 def test_the_privacy_page_says_when_logs_keep_addresses(tmp_path, clock):
     with make_client(tmp_path, clock, log_client_address=True) as client:
         page = client.get("/privacy").text
