@@ -41,6 +41,13 @@ MAX_ENTRIES = 256
 # The banner polls every minute; when its text changes sooner, it also refreshes then.
 POLL_MS = 60_000
 REFRESH_MARGIN_MS = 150
+# The refresh delay is rounded up to this step: within a step, a page without a form gets
+# the same answer (its ETag names the delay), made once (Entry.replies), and the banner
+# refreshes at most this much later than the margin alone would have it.
+TRIGGER_STEP_MS = 50
+# Answers kept per cache entry (one per trigger step and encoding; a minute's entry needs
+# at most a couple at a time).
+REPLIES_KEPT = 4
 EVERY_MINUTE = "every 60s"
 # Rendered in place of the banner's trigger in shared pages; never sent.
 TRIGGER_MARK = "0-refresh-trigger-0"
@@ -148,8 +155,11 @@ def refresh_trigger(now: datetime, refresh_at: datetime | None) -> str:
     surely past it)."""
     refresh_ms = POLL_MS
     if refresh_at is not None:
-        until = (refresh_at - now).total_seconds() * 1000 + REFRESH_MARGIN_MS
-        refresh_ms = max(REFRESH_MARGIN_MS, min(POLL_MS, round(until)))
+        # In whole microseconds (no rounding by floats), up to the next step.
+        until_us = (refresh_at - now) // timedelta(microseconds=1) + REFRESH_MARGIN_MS * 1000
+        step_us = TRIGGER_STEP_MS * 1000
+        stepped = -(-until_us // step_us) * TRIGGER_STEP_MS
+        refresh_ms = max(REFRESH_MARGIN_MS, min(POLL_MS, stepped))
     return EVERY_MINUTE if refresh_ms >= POLL_MS else f"load delay:{refresh_ms}ms, {EVERY_MINUTE}"
 
 
@@ -175,6 +185,8 @@ class Entry:
     gzip_wire: bytes | None = None
     not_modified_wire: bytes | None = None
     hits: int = field(default=0)
+    # A page without a form: its answers by (trigger, gzip), the same for every visitor.
+    replies: dict[tuple[bytes, bool], Reply] = field(default_factory=dict)
 
     @property
     def etag(self) -> str:
@@ -298,6 +310,20 @@ def answer(
     if entry.page_minute is not None and values.get("trigger") == EVERY_MINUTE.encode():
         page = entry.page_minute
     zipped = gzip_ok and bool(entry.gzip_head) and page.gzipped is not None
+    if entry.form:
+        return _reply(entry, page, values, zipped, etag)
+    # Without a form every visitor gets the same bytes for a trigger: made once per step.
+    key = (values.get("trigger", b""), zipped)
+    found = entry.replies.get(key)
+    if found is None:
+        if len(entry.replies) >= REPLIES_KEPT:
+            entry.replies.clear()
+        found = entry.replies[key] = _reply(entry, page, values, zipped, etag)
+    return found
+
+
+def _reply(entry: Entry, page: Sliced, values: dict[str, bytes], zipped: bool, etag: str) -> Reply:
+    """The response of `answer`, its slots filled with `values`."""
     head = entry.gzip_head if zipped else entry.plain_head
     wire = entry.gzip_wire if zipped else entry.plain_wire
     body = page.gzip(values) if zipped else page.body(values)

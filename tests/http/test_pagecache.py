@@ -6,6 +6,7 @@ import gzip
 import re
 import shutil
 import sqlite3
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from starlette.testclient import TestClient
@@ -221,3 +222,68 @@ async def test_concurrent_views_of_a_changed_dashboard_render_it_once(app, clock
             assert {page.status_code for page in pages} == {200}
             # Each view waits on the database; without single flight all 20 would render.
             assert rendered.count("staff/dashboard.html") == 1
+
+
+def test_a_page_without_a_form_is_made_once_per_trigger_step(client, app, clock, monkeypatch):
+    """In the hour before a change the banner's delay counts down with every request; a page
+    without a form is the same for everyone within a 50 ms step of it, so it is spliced once
+    per step and encoding (a form page still gets its own token every time)."""
+    made: list[bool] = []
+    real = pagecache._reply
+
+    def counted(entry, page, values, zipped, etag):
+        made.append(entry.form)
+        return real(entry, page, values, zipped, etag)
+
+    monkeypatch.setattr(pagecache, "_reply", counted)
+    browser = {"accept-encoding": "gzip"}
+    clock.set(datetime(2026, 12, 1, 21, 59, 30, 10_000, tzinfo=UTC))  # 16:59:30.010 ET
+    first = client.get("/clinic", headers=browser)
+    clock.advance(seconds=0.02)  # the same step: the same delay, the same bytes
+    second = client.get("/clinic", headers=browser)
+    assert 'data-hx-trigger="load delay:30150ms, every 60s"' in first.text
+    assert second.content == first.content and second.headers["etag"] == first.headers["etag"]
+    assert made == [False]
+    plain = client.get("/clinic", headers={"accept-encoding": "identity"})
+    assert plain.text == first.text and "content-encoding" not in plain.headers
+    assert made == [False, False]  # each encoding once
+    clock.advance(seconds=0.08)  # the next step: 16:59:30.110, the delay 30050 ms
+    third = client.get("/clinic", headers=browser)
+    assert 'data-hx-trigger="load delay:30050ms, every 60s"' in third.text
+    assert third.headers["etag"] != first.headers["etag"]
+    assert made == [False, False, False]
+    # The browser's copy from that step is still good within it: 304.
+    again = client.get("/clinic", headers={**browser, "if-none-match": third.headers["etag"]})
+    assert again.status_code == 304 and made == [False, False, False]
+    # A page with a form: a new answer (and token) every time.
+    tokens = {token_in(client.get("/consultation", headers=browser).text) for _ in range(3)}
+    assert len(tokens) == 3 and made.count(True) == 3
+
+
+def test_answers_kept_for_a_page_stay_few(client, app, clock):
+    clock.set(datetime(2026, 12, 1, 21, 59, 0, tzinfo=UTC))  # the minute before closing
+    for _ in range(40):
+        clock.advance(seconds=0.05)
+        client.get("/clinic", headers={"accept-encoding": "gzip"})
+        client.get("/clinic", headers={"accept-encoding": "identity"})
+    entries = [e for e in app.ctx.page_cache.entries.values() if not e.form]
+    assert entries and all(len(e.replies) <= pagecache.REPLIES_KEPT for e in entries)
+
+
+@pytest.mark.parametrize(
+    "offset_us", [0, 1, 999, 1_000, 49_999, 50_000, 50_001, 123_456, 29_999_999]
+)
+def test_the_refresh_delay_is_rounded_up_never_down(offset_us):
+    """Never earlier than the text's change plus the margin, and at most a step later."""
+    now = datetime(2026, 12, 1, 21, 0, tzinfo=UTC)
+    change = now + timedelta(microseconds=offset_us)
+    trigger = pagecache.refresh_trigger(now, change)
+    delay_ms = int(re.fullmatch(r"load delay:(\d+)ms, every 60s", trigger).group(1))
+    exact_ms = offset_us / 1000 + pagecache.REFRESH_MARGIN_MS
+    assert exact_ms <= delay_ms < exact_ms + pagecache.TRIGGER_STEP_MS
+    assert delay_ms % pagecache.TRIGGER_STEP_MS == 0
+    # Past the minute: the plain poll; already past the change: the margin alone.
+    assert pagecache.refresh_trigger(now, now + timedelta(seconds=61)) == "every 60s"
+    assert (
+        pagecache.refresh_trigger(now, now - timedelta(seconds=5)) == "load delay:150ms, every 60s"
+    )

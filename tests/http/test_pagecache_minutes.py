@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import math
 import re
 from collections import Counter
 from collections.abc import Awaitable, Callable
@@ -51,10 +52,10 @@ def instants() -> list[datetime]:
 
 def expected_trigger(now: datetime, refresh: datetime | None) -> str:
     """The banner's refresh rule, written out again: poll every minute; when the text
-    changes sooner, also refresh 150 ms after that instant."""
+    changes sooner, also refresh 150 ms after that instant, rounded up to 50 ms."""
     if refresh is None:
         return "every 60s"
-    delay = round((refresh - now).total_seconds() * 1000 + 150)
+    delay = math.ceil(((refresh - now) / timedelta(milliseconds=1) + 150) / 50) * 50
     if delay >= 60_000:
         return "every 60s"
     return f"load delay:{max(150, delay)}ms, every 60s"
