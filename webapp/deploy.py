@@ -58,7 +58,7 @@ def journal_setting(conf: str, key: str) -> str | None:
     return found
 
 
-def journal_warning(days: int, conf: str | None, where: Path = JOURNAL_CONF) -> str | None:
+def journal_warning(days: int, conf: str | None, where: Path) -> str | None:
     """A warning when the site's journal may keep a line longer than the privacy page says
     (`conf`: the text of `where`, None when it cannot be read).
 
@@ -71,16 +71,15 @@ def journal_warning(days: int, conf: str | None, where: Path = JOURNAL_CONF) -> 
     )
     if conf is None:
         return f"{where} is missing: the site's logs are kept with no time limit; {fix}"
-    spans = {}
+    longest = 0.0
     for key, default in (("MaxRetentionSec", None), ("MaxFileSec", "1month")):
         value = journal_setting(conf, key) or default
-        if value is None or timespan_seconds(value) == 0:
-            return f"{where} sets no {key}: the site's logs are kept with no time limit; {fix}"
-        seconds = timespan_seconds(value)
+        seconds = timespan_seconds(value) if value is not None else 0
         if seconds is None:
             return f"{where}: {key}={value} is not a time span systemd reads; {fix}"
-        spans[key] = seconds
-    longest = sum(spans.values())
+        if not seconds:  # unset, or 0: no limit
+            return f"{where} sets no {key}: the site's logs are kept with no time limit; {fix}"
+        longest += seconds
     if longest > days * 86400:
         return (
             f"{where} keeps a line of the site's logs up to {longest / 86400:g} days, the"

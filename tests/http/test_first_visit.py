@@ -10,7 +10,6 @@ that offers "gzip, deflate, br, zstd" receives it.
 
 from __future__ import annotations
 
-from html.parser import HTMLParser
 from http import HTTPStatus
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from tests.conftest import make_settings
+from tests.perf.bench import Subresources
 from webapp.app import create_app
 
 BUDGET_BYTES = 25_000
@@ -27,26 +27,6 @@ BUDGET_REQUESTS = 5
 ARTICLE = "/articles/does-ketamine-treat-depression"
 BROWSER = {"Accept-Encoding": "gzip, deflate, br, zstd"}
 DATE_LINE = len("date: Wed, 02 Dec 2026 19:00:00 GMT\r\n")
-
-
-class Subresources(HTMLParser):
-    """What a browser fetches for a page at once: stylesheets, icons, preloads, scripts,
-    images (data: URLs ride inside the page and cost no request)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.urls: list[str] = []
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        found = dict(attrs)
-        rel = set((found.get("rel") or "").lower().split())
-        url = None
-        if tag == "link" and rel & {"stylesheet", "icon", "preload", "modulepreload"}:
-            url = found.get("href")
-        elif tag in ("script", "img", "source", "iframe"):
-            url = found.get("src")
-        if url and not url.startswith("data:"):
-            self.urls.append(url)
 
 
 def on_the_wire(response: Any) -> int:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import re
 
+import pytest
+
 from webapp.settings import ROOT
 
 HTMX_SHA256 = "a0abb04f2f45a1f89d1d4844023245537e5e6014c87b144553e0607b4cc32130"
@@ -64,8 +66,6 @@ def test_the_pages_script_is_the_checked_htmx_then_the_sites_own(client, app):
 
 
 def test_a_bundle_changes_with_any_of_its_files_and_never_hides_a_file(tmp_path):
-    import pytest
-
     from webapp.static import bundle, load_assets
 
     assert bundle([b"a()", b"b();\n"]) == b"a()\nb();\n"

@@ -687,18 +687,25 @@ def first_visit_browser(port: int) -> Visit:
     return Visit("Chromium, empty cache", list(seen.values()))
 
 
-class _Refs(HTMLParser):
+class Subresources(HTMLParser):
+    """What a browser fetches for a page at once: stylesheets, icons, preloads, scripts,
+    images (data: URLs ride inside the page and cost no request). Also used by
+    tests/http/test_first_visit.py."""
+
     def __init__(self) -> None:
         super().__init__()
         self.urls: list[str] = []
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        a = dict(attrs)
-        rel = (a.get("rel") or "").lower().split()
-        if tag == "link" and a.get("href") and ({"stylesheet", "icon", "preload"} & set(rel)):
-            self.urls.append(a["href"] or "")
-        elif tag in ("script", "img") and a.get("src"):
-            self.urls.append(a["src"] or "")
+        found = dict(attrs)
+        rel = set((found.get("rel") or "").lower().split())
+        url = None
+        if tag == "link" and rel & {"stylesheet", "icon", "preload", "modulepreload"}:
+            url = found.get("href")
+        elif tag in ("script", "img", "source", "iframe"):
+            url = found.get("src")
+        if url and not url.startswith("data:"):
+            self.urls.append(url)
 
 
 def first_visit_http(port: int) -> Visit:
@@ -707,7 +714,7 @@ def first_visit_http(port: int) -> Visit:
     status, head, body = request(port, "GET", ARTICLE, headers)
     if head.get("content-encoding") == "gzip":
         body = gzip.decompress(body)
-    parser = _Refs()
+    parser = Subresources()
     parser.feed(body.decode("utf-8", "replace"))
     resources = [_fetched(ARTICLE, status, head, body)]  # (decoded size counted as sent)
     for url in parser.urls:
